@@ -1,0 +1,19 @@
+"""nflib: a small, exact numpy library of normalizing flows.
+
+A flow is a generative map f: z -> x. Every bijection has
+``forward(z) -> (x, log|det df/dz|)`` and ``inverse(x) -> (z, log|det df^{-1}/dx|)``.
+"""
+
+from .core import Bijection, Compose, Inverse, as_batch
+from .distributions import StandardNormal, Uniform
+from .flow import Flow, nll_and_grad, reverse_kl_and_grad
+from .mlp import MLP
+from .affine import Affine
+from .permute import Permute, Reverse
+from .planar import Planar
+from .coupling import AdditiveCoupling, AffineCoupling, realnvp
+from .autoregressive import MADE, MAF, IAF
+from . import checks
+from . import quiz  # stdlib only at import; jupyterquiz is imported inside show_quiz
+
+__version__ = "0.1.0"

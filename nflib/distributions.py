@@ -1,0 +1,63 @@
+"""Base distributions p_Z: a standard normal and a uniform on a box.
+
+Each has ``log_prob(z) -> (n,)``, ``grad_log_prob(z) -> (n, d)`` and ``sample(n, rng)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import as_batch
+
+__all__ = ["StandardNormal", "Uniform"]
+
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+class StandardNormal:
+    """N(0, I_d): log p(z) = -1/2 ||z||^2 - d/2 log(2 pi)."""
+
+    def __init__(self, d: int):
+        if int(d) != d or d < 1:
+            raise ValueError(f"dimension d must be a positive integer; got {d!r}")
+        self.dim = int(d)
+
+    def log_prob(self, z):
+        z = as_batch(z, self.dim, "z")
+        return -0.5 * np.einsum("ij,ij->i", z, z) - 0.5 * self.dim * _LOG_2PI
+
+    def grad_log_prob(self, z):
+        """d log p / dz = -z."""
+        return -as_batch(z, self.dim, "z")
+
+    def sample(self, n: int, rng: np.random.Generator):
+        return rng.standard_normal((int(n), self.dim))
+
+    def __repr__(self):
+        return f"StandardNormal({self.dim})"
+
+
+class Uniform:
+    """Uniform on the box [low, high]^d: log p(z) = -d log(high - low) inside, -inf outside."""
+
+    def __init__(self, d: int, low: float = 0.0, high: float = 1.0):
+        if int(d) != d or d < 1:
+            raise ValueError(f"dimension d must be a positive integer; got {d!r}")
+        if not high > low:
+            raise ValueError(f"need high > low; got low={low}, high={high}")
+        self.dim, self.low, self.high = int(d), float(low), float(high)
+
+    def log_prob(self, z):
+        z = as_batch(z, self.dim, "z")
+        inside = np.all((z >= self.low) & (z <= self.high), axis=1)
+        return np.where(inside, -self.dim * np.log(self.high - self.low), -np.inf)
+
+    def grad_log_prob(self, z):
+        """Zero inside the box (the density is flat)."""
+        return np.zeros_like(as_batch(z, self.dim, "z"))
+
+    def sample(self, n: int, rng: np.random.Generator):
+        return rng.uniform(self.low, self.high, size=(int(n), self.dim))
+
+    def __repr__(self):
+        return f"Uniform({self.dim}, low={self.low}, high={self.high})"

@@ -1,0 +1,48 @@
+"""Shared fixtures: the strictly built book (built once per session)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class BuiltBook:
+    html: Path          # the folder holding index.html
+    log: str            # everything the build printed ("" when an existing build was reused)
+    returncode: int
+    seconds: float
+
+
+def build_book(output: Path) -> BuiltBook:
+    """Strict build with every notebook executed afresh: an empty output folder has no
+    execution cache, so edits to nflib are really executed. Warnings are errors."""
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--path-output", str(output),
+         "-W", "-n", "--keep-going"],
+        cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    return BuiltBook(html=output / "_build" / "html", log=proc.stdout + proc.stderr,
+                     returncode=proc.returncode, seconds=seconds)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> BuiltBook:
+    """The built site. Set BOOK_HTML=path/to/_build/html to test an existing build instead."""
+    existing = os.environ.get("BOOK_HTML")
+    if existing:
+        html = Path(existing).resolve()
+        if not (html / "index.html").exists():
+            pytest.fail(f"BOOK_HTML={existing} has no index.html")
+        return BuiltBook(html=html, log="", returncode=0, seconds=0.0)
+    return build_book(tmp_path_factory.mktemp("book"))
