@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS thread: the test matrices are tiny, and on a busy 2-core machine two spinning BLAS
+# threads per process made the gradient checks over ten times slower. Read when numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,0 +1,88 @@
+"""Every bijection the generic tests loop over.
+
+Each ``Case`` is (name, factory, shape, directions):
+
+* ``factory(rng)`` returns a bijection whose parameters have been moved away from their initial
+  values (a new coupling layer is the identity, which would test nothing);
+* ``shape`` is the shape of one input sample, ``(d,)`` or ``(c, h, w)``;
+* ``directions`` are the directions with a hand-written gradient (those the layer is trained in).
+
+To register a bijection, append a ``Case`` to ``CASES``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import nflib as nf
+
+
+class Case(NamedTuple):
+    name: str
+    factory: Callable[[np.random.Generator], nf.Bijection]
+    shape: tuple
+    directions: tuple = ("forward", "inverse")
+
+
+def perturbed(bijection, rng: np.random.Generator, scale: float = 0.3):
+    """Add N(0, scale^2) noise to every parameter of ``bijection`` in place and return it."""
+    for p in bijection.parameters().values():
+        p += scale * rng.standard_normal(p.shape)
+    return bijection
+
+
+def _compose_mixed(rng):
+    return perturbed(nf.Compose([
+        nf.Affine(3), nf.AffineCoupling([1, 0, 1], (8,), rng=rng), nf.Reverse(3),
+        nf.AdditiveCoupling([0, 1, 0], (8,), rng=rng), nf.Permute([1, 2, 0])]), rng)
+
+
+CASES = [
+    Case("affine", lambda rng: perturbed(nf.Affine(3), rng), (3,)),
+    Case("permute", lambda rng: nf.Permute([2, 0, 3, 1]), (4,)),
+    Case("reverse", lambda rng: nf.Reverse(3), (3,)),
+    Case("planar", lambda rng: perturbed(nf.Planar(3, rng=rng), rng), (3,), ("forward",)),
+    Case("planar_1d", lambda rng: perturbed(nf.Planar(1, rng=rng), rng), (1,), ("forward",)),
+    Case("additive_coupling",
+         lambda rng: perturbed(nf.AdditiveCoupling([1, 0, 1, 0], (8, 8), rng=rng), rng), (4,)),
+    Case("affine_coupling",
+         lambda rng: perturbed(nf.AffineCoupling([1, 1, 0, 1, 0], (8, 8), rng=rng), rng), (5,)),
+    Case("affine_coupling_relu",
+         lambda rng: perturbed(nf.AffineCoupling([0, 1], (8,), rng=rng, activation="relu"), rng),
+         (2,)),
+    Case("maf", lambda rng: perturbed(nf.MAF(3, (8, 8), rng=rng), rng), (3,), ("inverse",)),
+    Case("maf_narrow", lambda rng: perturbed(nf.MAF(5, (3,), rng=rng), rng), (5,), ("inverse",)),
+    Case("iaf", lambda rng: perturbed(nf.IAF(3, (8, 8), rng=rng), rng), (3,), ("forward",)),
+    Case("inverse_maf", lambda rng: nf.Inverse(perturbed(nf.MAF(3, (8,), rng=rng), rng)), (3,),
+         ("forward",)),
+    Case("realnvp", lambda rng: perturbed(nf.realnvp(3, 3, (8, 8), rng=rng), rng), (3,)),
+    Case("compose_mixed", _compose_mixed, (3,)),
+]
+
+
+# ---- image bijections (nflib.image): images (c, h, w) and, for the channel maps, vectors ------
+
+def _actnorm(c, rng):
+    """An ActNorm with given (random) parameters, so no data-dependent initialisation runs."""
+    return nf.ActNorm(c, log_scale=0.5 * rng.standard_normal(c), bias=rng.standard_normal(c))
+
+
+def _small_glow(rng):
+    """Two levels on 1x4x4 images; its ActNorms initialise themselves on the first batch."""
+    return perturbed(nf.glow((1, 4, 4), n_levels=2, depth=1, hidden=(6,), rng=rng), rng, 0.2)
+
+
+CASES += [
+    Case("actnorm_image", lambda rng: _actnorm(3, rng), (3, 2, 2)),
+    Case("actnorm_vectors", lambda rng: _actnorm(3, rng), (3,)),
+    Case("invconv1x1", lambda rng: perturbed(nf.InvConv1x1(3, rng=rng), rng), (3, 2, 2)),
+    Case("invconv1x1_vectors", lambda rng: perturbed(nf.InvConv1x1(4, rng=rng), rng), (4,)),
+    Case("squeeze", lambda rng: nf.Squeeze(), (2, 2, 4)),
+    Case("unsqueeze", lambda rng: nf.Inverse(nf.Squeeze()), (8, 1, 2)),
+    Case("split", lambda rng: nf.Split(nf.Compose([
+        _actnorm(2, rng), perturbed(nf.InvConv1x1(2, rng=rng), rng)]), keep=2), (4, 2, 2)),
+    Case("glow", _small_glow, (1, 4, 4)),
+    Case("glow_flat_view", lambda rng: nf.flat_view(_small_glow(rng), (1, 4, 4)), (16,)),
+]
