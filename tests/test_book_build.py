@@ -12,12 +12,18 @@ from notebooks import toc_pages, ROOT
 pytestmark = pytest.mark.slow
 
 
+def _is_kernel_notice(line: str) -> bool:
+    """The IPython kernel's own start-up notice on stderr (about its local TCP transport) is
+    printed while notebooks execute; it is not a Sphinx warning about the book."""
+    return "[IPKernelApp]" in line and "Kernel is running over TCP" in line
+
+
 def test_strict_build_succeeds_without_warnings(built_book):
     if not built_book.log:
         pytest.skip("testing an existing build (BOOK_HTML); its log is not available")
     assert built_book.returncode == 0, f"jupyter-book build failed:\n{built_book.log[-6000:]}"
     warnings = [line for line in built_book.log.splitlines()
-                if re.search(r"\bWARNING\b|\bERROR\b", line)]
+                if re.search(r"\bWARNING\b|\bERROR\b", line) and not _is_kernel_notice(line)]
     assert not warnings, "the strict build printed warnings:\n" + "\n".join(warnings)
 
 
@@ -37,10 +43,8 @@ def test_site_references_no_other_host(built_book):
     offenders = {}
     for page in built_book.html.rglob("*.html"):
         hits = external.findall(page.read_text(errors="replace"))
-        # <link> tags that are plain hyperlinks (rel="canonical" etc.) are not loaded resources
-        loaded = [h for h in hits]
-        if loaded:
-            offenders[str(page.relative_to(built_book.html))] = len(loaded)
+        if hits:
+            offenders[str(page.relative_to(built_book.html))] = hits[:3]
     assert not offenders, f"pages that load resources from other hosts: {offenders}"
 
 
