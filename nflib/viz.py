@@ -48,6 +48,10 @@ def use_book_style(dpi: int = 100) -> None:
         pass
 
 
+_NARROW_SCREEN_STYLE = (
+    "<style>.animation{max-width:100%}.animation img{max-width:100%;height:auto}"
+    ".anim-buttons{display:flex;flex-wrap:wrap}.anim-state{flex-wrap:wrap}</style>")
+
 _FONT_AWESOME_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>", re.IGNORECASE | re.DOTALL)
 
 
@@ -59,7 +63,8 @@ def _make_offline_and_accessible(html: str, label: str) -> str:
     html = re.sub(r'(<img id="_anim_img[^"]*")', rf'\1 alt="{label}"', html)
     # the loop-mode radio buttons have visible labels; give their group a name as well
     html = html.replace('<form action="#n" name="', f'<form aria-label="{label}: playback mode" action="#n" name="')
-    return html
+    # on a phone the row of buttons wraps instead of running off the screen
+    return _NARROW_SCREEN_STYLE + html
 
 
 def scrubber(fig, update, n_frames: int, label: str, interval: int = 200, mode: str = "once"):
@@ -76,6 +81,13 @@ def scrubber(fig, update, n_frames: int, label: str, interval: int = 200, mode: 
     if n_frames < 1:
         raise ValueError(f"n_frames must be at least 1; got {n_frames}")
     animation = FuncAnimation(fig, update, frames=n_frames, interval=interval, blit=False)
-    html = animation.to_jshtml(default_mode=mode)
+    # Saving a frame renders the figure; the animation's own redraw after each update would
+    # render it a second time for nothing, so it is switched off while the frames are saved.
+    redraw = fig.canvas.draw_idle
+    fig.canvas.draw_idle = lambda *args, **kwargs: None
+    try:
+        html = animation.to_jshtml(default_mode=mode)
+    finally:
+        fig.canvas.draw_idle = redraw
     plt.close(fig)
     return HTML(_make_offline_and_accessible(html, label))
