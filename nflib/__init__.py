@@ -14,6 +14,11 @@ from .planar import Planar
 from .coupling import AdditiveCoupling, AffineCoupling, realnvp
 from .autoregressive import MADE, MAF, IAF
 from . import checks
+from .image import (ActNorm, InvConv1x1, Squeeze, Split, Reshape, Flatten, Unflatten,
+                    flat_view, image_view, glow)
+from .train import Adam, History, fit, fit_reverse_kl
+from . import datasets
+from . import newton
 from . import quiz  # stdlib only at import; jupyterquiz is imported inside show_quiz
 
 __version__ = "0.1.0"
