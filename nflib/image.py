@@ -1,0 +1,542 @@
+"""Bijections for images of shape ``(n, c, h, w)``: the building blocks of Glow.
+
+* ``ActNorm``: per-channel affine map, initialised from the first batch it sees.
+* ``InvConv1x1``: an invertible c x c matrix applied at every pixel (a 1x1 convolution), with
+  the LU parametrisation W = P L (U + diag(sign * exp(log_s))).
+* ``Squeeze``: space to channels, (c, h, w) -> (4c, h/2, w/2); a permutation, log|det| = 0.
+* ``Split``: multi-scale architecture. An inner bijection acts on the first ``keep`` channels
+  only; the other channels pass unchanged, so in the normalising direction they are factored
+  out to the base right there.
+* ``Reshape`` / ``Flatten`` / ``Unflatten``: move between ``(n, c, h, w)`` and ``(n, d)``, so a
+  ``Flow`` with ``StandardNormal(d)`` can wrap an image model (``flat_view``) and a vector
+  bijection such as ``AffineCoupling`` can act on images (``image_view``).
+
+Every layer here has hand-written gradients in both directions. The gradient arrays have the
+shape of the arrays they differentiate: ``(n, c, h, w)`` for images. A Glow-like model of the
+8x8 digits (flattened to 64 numbers, as ``Flow`` and ``nflib.datasets.digits`` expect)::
+
+    model = nf.glow((1, 8, 8), n_levels=2, depth=4, hidden=(64,), rng=rng)
+    flow = nf.Flow(nf.StandardNormal(64), nf.flat_view(model, (1, 8, 8)))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from .core import Bijection, Compose, Inverse, check_finite
+
+__all__ = ["ActNorm", "InvConv1x1", "Squeeze", "Split", "Reshape", "Flatten", "Unflatten",
+           "as_image_batch", "flat_view", "image_view", "glow"]
+
+#: beyond this |log-scale| the scale exp(log-scale) under- or overflows in float64
+_MAX_LOG_SCALE = 700.0
+
+
+def as_image_batch(x, shape=None, name: str = "input") -> np.ndarray:
+    """Validate ``x`` as a float64 image batch ``(n, c, h, w)`` with finite entries.
+
+    ``shape``, if given, is the required ``(c, h, w)``. Raises ``ValueError`` naming the problem.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be a 4-D image batch of shape (n, c, h, w); "
+                         f"got shape {x.shape}")
+    if shape is not None and x.shape[1:] != tuple(shape):
+        raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}); got {x.shape}")
+    check_finite(x, name)
+    return x
+
+
+def _as_channels(x, c: int, name: str) -> np.ndarray:
+    """Validate ``(n, c)`` vectors or ``(n, c, h, w)`` images with ``c`` channels (axis 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim not in (2, 4):
+        raise ValueError(f"{name} must be (n, {c}) vectors or (n, {c}, h, w) images; "
+                         f"got shape {x.shape}")
+    if x.shape[1] != c:
+        raise ValueError(f"{name} must have {c} channels along axis 1; got shape {x.shape}")
+    check_finite(x, name)
+    return x
+
+
+def _pixels(x: np.ndarray) -> int:
+    """Number of positions sharing each channel's parameters: h*w for images, 1 for vectors."""
+    return int(np.prod(x.shape[2:], dtype=int))
+
+
+def _channel_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over every axis except the channel axis 1."""
+    return a.sum(axis=(0, *range(2, a.ndim)))
+
+
+def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
+    """Reshape a ``(c,)`` vector to broadcast along axis 1 of an ``ndim`` array."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _positive_int(v, what: str) -> int:
+    if int(v) != v or v < 1:
+        raise ValueError(f"{what} must be a positive integer; got {v!r}")
+    return int(v)
+
+
+def _check_log_scale(v: np.ndarray, name: str) -> None:
+    check_finite(v, name)
+    if np.any(np.abs(v) > _MAX_LOG_SCALE):
+        raise ValueError(f"{name} has entries beyond +-{_MAX_LOG_SCALE:g}: the scale exp({name}) "
+                         "under- or overflows, so the map is singular")
+
+
+# ---------------------------------------------------------------------------------------------
+class ActNorm(Bijection):
+    """``ActNorm(channels, log_scale=None, bias=None, min_std=1e-6)``: per-channel affine map.
+
+        x = z * exp(log_scale_c) + bias_c,     log|det df/dz| = h*w * sum_c log_scale_c
+
+    applied to channel c of ``(n, c, h, w)`` images, or to column c of ``(n, c)`` vectors
+    (h*w = 1). Unless ``log_scale`` and ``bias`` are given, the first batch the layer sees sets
+    them, once, so that the layer's output on that batch has zero mean and unit variance per
+    channel: on ``inverse(x)`` (the data direction) bias = mean(x), log_scale = log std(x); on
+    ``forward(z)`` log_scale = -log std(z), bias = -mean(z) exp(log_scale). Standard deviations
+    are floored at ``min_std`` so a constant channel does not give an infinite scale.
+
+    Gradients (g = dL/d(output), g_ld = dL/dlog_det, sums over samples and pixels):
+
+    * forward:  dL/dz = g e^s, dL/dbias = sum g, dL/dlog_scale = sum g z e^s + h*w sum g_ld;
+    * inverse:  z = (x - bias) e^{-s}, dL/dx = g e^{-s}, dL/dbias = -sum g e^{-s},
+      dL/dlog_scale = -sum g z - h*w sum g_ld.
+    """
+
+    def __init__(self, channels: int, log_scale=None, bias=None, min_std: float = 1e-6):
+        self.channels = _positive_int(channels, "channels")
+        if (log_scale is None) != (bias is None):
+            raise ValueError("give both log_scale and bias, or neither (data-dependent init)")
+        if not min_std > 0:
+            raise ValueError(f"min_std must be positive; got {min_std!r}")
+        self.min_std = float(min_std)
+        self.log_scale = self._vector(log_scale, "log_scale")
+        self.bias = self._vector(bias, "bias")
+        self.initialized = log_scale is not None
+
+    def _vector(self, v, name):
+        if v is None:
+            return np.zeros(self.channels)
+        v = np.array(v, dtype=np.float64).reshape(-1)
+        if v.shape != (self.channels,):
+            raise ValueError(f"ActNorm {name} must have shape ({self.channels},); got {v.shape}")
+        return v
+
+    def parameters(self):
+        return {"log_scale": self.log_scale, "bias": self.bias}
+
+    def _moments(self, a):
+        mean = a.mean(axis=(0, *range(2, a.ndim)))
+        std = np.maximum(a.std(axis=(0, *range(2, a.ndim))), self.min_std)
+        return mean, std
+
+    def _initialize(self, a, direction: str) -> None:
+        """Data-dependent initialisation (in place, so the live arrays stay the same objects)."""
+        mean, std = self._moments(a)
+        if direction == "inverse":
+            self.bias[...] = mean
+            self.log_scale[...] = np.log(std)
+        else:
+            self.log_scale[...] = -np.log(std)
+            self.bias[...] = -mean / std
+        self.initialized = True
+
+    def forward_cached(self, z):
+        z = _as_channels(z, self.channels, "z")
+        if not self.initialized:
+            self._initialize(z, "forward")
+        _check_log_scale(self.log_scale, "ActNorm log_scale")
+        check_finite(self.bias, "ActNorm bias")
+        scale = np.exp(_per_channel(self.log_scale, z.ndim))
+        x = z * scale + _per_channel(self.bias, z.ndim)
+        log_det = np.full(z.shape[0], _pixels(z) * self.log_scale.sum())
+        return x, log_det, (z, scale)
+
+    def inverse_cached(self, x):
+        x = _as_channels(x, self.channels, "x")
+        if not self.initialized:
+            self._initialize(x, "inverse")
+        _check_log_scale(self.log_scale, "ActNorm log_scale")
+        check_finite(self.bias, "ActNorm bias")
+        inv_scale = np.exp(-_per_channel(self.log_scale, x.ndim))
+        z = (x - _per_channel(self.bias, x.ndim)) * inv_scale
+        log_det = np.full(x.shape[0], -_pixels(x) * self.log_scale.sum())
+        return z, log_det, (z, inv_scale)
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        z, scale = cache
+        g_z = grad_x * scale
+        grads = {"log_scale": _channel_sum(g_z * z) + _pixels(z) * np.sum(grad_log_det),
+                 "bias": _channel_sum(grad_x)}
+        return g_z, grads
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        z, inv_scale = cache
+        g_x = grad_z * inv_scale
+        grads = {"log_scale": -_channel_sum(grad_z * z) - _pixels(z) * np.sum(grad_log_det),
+                 "bias": -_channel_sum(g_x)}
+        return g_x, grads
+
+    def __repr__(self):
+        return f"ActNorm({self.channels})"
+
+
+# ---------------------------------------------------------------------------------------------
+class InvConv1x1(Bijection):
+    """``InvConv1x1(channels, *, rng=None, weight=None)``: x[:, :, i, j] = W z[:, :, i, j].
+
+    LU parametrisation (P a fixed permutation, L unit lower triangular, U strictly upper
+    triangular, ``sign`` fixed signs):
+
+        W = P L (U + diag(sign * exp(log_s))),    log|det df/dz| = h*w * sum log_s
+
+    since |det P| = det L = 1 and the second factor is triangular. W is invertible for every
+    value of the parameters. Parameters: ``lower`` (only its strict lower triangle is used),
+    ``upper`` (only its strict upper triangle), ``log_s`` (c,). Initialised from a random
+    rotation drawn with ``rng``, or from an explicit ``weight``, which must be invertible
+    (a singular or ill-conditioned matrix raises ``ValueError``). Accepts ``(n, c, h, w)``
+    images and ``(n, c)`` vectors (h*w = 1), where it is a learnable invertible linear map.
+
+    Gradients: with G = dL/dx, forward dL/dz = W^T G and dL/dW = sum_pixels G z^T; inverse
+    (V = W^{-1}, z = V x) dL/dx = V^T G and dL/dW = -V^T (sum_pixels G x^T) V^T. Then
+    dL/dL = tril(P^T dW B^T, -1), B = U + diag(sign e^{log_s}); dL/dB = L^T P^T dW,
+    dL/dupper = triu(dL/dB, 1), dL/dlog_s = diag(dL/dB) sign e^{log_s} +- h*w sum g_ld.
+    """
+
+    def __init__(self, channels: int, *, rng: np.random.Generator | None = None, weight=None):
+        c = self.channels = _positive_int(channels, "channels")
+        if (rng is None) == (weight is None):
+            raise ValueError("InvConv1x1 needs exactly one of rng (random rotation) or weight")
+        if weight is None:
+            q, r = np.linalg.qr(rng.standard_normal((c, c)))
+            weight = q * np.sign(np.diag(r))  # a Haar-random orthogonal matrix
+        weight = self._check_weight(weight)
+        p, low, up = linalg.lu(weight)
+        s = np.diag(up)
+        self.perm = p
+        self.sign = np.sign(s)
+        self.lower = np.tril(low, -1)
+        self.upper = np.triu(up, 1)
+        self.log_s = np.log(np.abs(s))
+
+    def _check_weight(self, weight):
+        c = self.channels
+        weight = np.array(weight, dtype=np.float64)
+        if weight.shape != (c, c):
+            raise ValueError(f"InvConv1x1 weight must have shape ({c}, {c}); got {weight.shape}")
+        check_finite(weight, "InvConv1x1 weight")
+        cond = np.linalg.cond(weight)
+        if not cond < 1e12:
+            raise ValueError(f"InvConv1x1 weight is singular (condition number {cond:.3g}); "
+                             "a 1x1 convolution must be an invertible matrix")
+        return weight
+
+    def parameters(self):
+        return {"lower": self.lower, "upper": self.upper, "log_s": self.log_s}
+
+    def _factors(self):
+        """(L, B) with W = P L B."""
+        _check_log_scale(self.log_s, "InvConv1x1 log_s")
+        check_finite(self.lower, "InvConv1x1 lower")
+        check_finite(self.upper, "InvConv1x1 upper")
+        low = np.tril(self.lower, -1) + np.eye(self.channels)
+        b = np.triu(self.upper, 1) + np.diag(self.sign * np.exp(self.log_s))
+        return low, b
+
+    def weight(self) -> np.ndarray:
+        """The matrix W = P L (U + diag(sign * exp(log_s)))."""
+        low, b = self._factors()
+        return self.perm @ low @ b
+
+    def inverse_weight(self) -> np.ndarray:
+        """W^{-1} = B^{-1} L^{-1} P^T by two triangular solves."""
+        low, b = self._factors()
+        tmp = linalg.solve_triangular(low, self.perm.T, lower=True, unit_diagonal=True)
+        return linalg.solve_triangular(b, tmp, lower=False)
+
+    @staticmethod
+    def _apply(m, a):
+        """m applied to the channel vector at every pixel of ``a`` ((n, c) or (n, c, h, w))."""
+        if a.ndim == 2:
+            return a @ m.T
+        n, c = a.shape[:2]
+        return np.matmul(m, a.reshape(n, c, -1)).reshape(a.shape)
+
+    @staticmethod
+    def _outer(g, a):
+        """sum over samples and pixels of g a^T, shape (c, c)."""
+        if g.ndim == 2:
+            return g.T @ a
+        n, c = g.shape[:2]
+        return np.tensordot(g.reshape(n, c, -1), a.reshape(n, c, -1), axes=([0, 2], [0, 2]))
+
+    def _param_grads(self, grad_w, grad_log_s_direct):
+        low, b = self._factors()
+        pt_gw = self.perm.T @ grad_w
+        g_b = low.T @ pt_gw
+        return {"lower": np.tril(pt_gw @ b.T, -1),
+                "upper": np.triu(g_b, 1),
+                "log_s": np.diag(g_b) * self.sign * np.exp(self.log_s) + grad_log_s_direct}
+
+    def forward_cached(self, z):
+        z = _as_channels(z, self.channels, "z")
+        w = self.weight()
+        log_det = np.full(z.shape[0], _pixels(z) * self.log_s.sum())
+        return self._apply(w, z), log_det, (z, w)
+
+    def inverse_cached(self, x):
+        x = _as_channels(x, self.channels, "x")
+        v = self.inverse_weight()
+        log_det = np.full(x.shape[0], -_pixels(x) * self.log_s.sum())
+        return self._apply(v, x), log_det, (x, v)
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        z, w = cache
+        grad_w = self._outer(grad_x, z)
+        direct = _pixels(z) * np.sum(grad_log_det)
+        return self._apply(w.T, grad_x), self._param_grads(grad_w, direct)
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        x, v = cache
+        grad_v = self._outer(grad_z, x)
+        grad_w = -v.T @ grad_v @ v.T
+        direct = -_pixels(x) * np.sum(grad_log_det)
+        return self._apply(v.T, grad_z), self._param_grads(grad_w, direct)
+
+    def __repr__(self):
+        return f"InvConv1x1({self.channels})"
+
+
+# ---------------------------------------------------------------------------------------------
+def _squeeze(a: np.ndarray) -> np.ndarray:
+    n, c, h, w = a.shape
+    a = a.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 3, 5, 2, 4)
+    return a.reshape(n, 4 * c, h // 2, w // 2)
+
+
+def _unsqueeze(a: np.ndarray) -> np.ndarray:
+    n, c4, h, w = a.shape
+    a = a.reshape(n, c4 // 4, 2, 2, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return a.reshape(n, c4 // 4, 2 * h, 2 * w)
+
+
+class Squeeze(Bijection):
+    """``Squeeze()``: space to channels, (n, c, h, w) -> (n, 4c, h/2, w/2).
+
+    Each 2x2 block of pixels of channel k becomes the pixel of channels 4k .. 4k+3 (in the order
+    top-left, top-right, bottom-left, bottom-right). A permutation of the entries, so
+    log|det| = 0, and the gradient passes back through the inverse permutation. In a generative
+    model the data end uses ``Inverse(Squeeze())`` (channels back to space).
+    """
+
+    def forward_cached(self, z):
+        z = as_image_batch(z, name="z")
+        if z.shape[2] % 2 or z.shape[3] % 2:
+            raise ValueError(f"Squeeze needs even height and width; got (h, w) = {z.shape[2:]}")
+        return _squeeze(z), np.zeros(z.shape[0]), None
+
+    def inverse_cached(self, x):
+        x = as_image_batch(x, name="x")
+        if x.shape[1] % 4:
+            raise ValueError(f"Squeeze.inverse needs a multiple of 4 channels; got {x.shape[1]}")
+        return _unsqueeze(x), np.zeros(x.shape[0]), None
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        return _unsqueeze(grad_x), {}
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        return _squeeze(grad_z), {}
+
+
+# ---------------------------------------------------------------------------------------------
+class Split(Bijection):
+    """``Split(inner, keep)``: ``inner`` acts on channels ``[:keep]``, the rest pass unchanged.
+
+        f(z) = concat(inner(z[:, :keep]), z[:, keep:]),    log|det df/dz| = log|det d inner|
+
+    This is the multi-scale architecture written as a bijection of the whole tensor: read in
+    the normalising direction (data to latent), the channels ``[keep:]`` are factored out to the
+    base at this point and every later layer (inside ``inner``) acts only on the kept ones.
+    ``inner`` must return an array of the shape it is given (wrap it in ``Squeeze`` ...
+    ``Inverse(Squeeze())`` to work at a coarser scale, as ``glow`` does). Works on axis 1 of
+    images or vectors. Parameters are those of ``inner``, prefixed ``inner.``.
+    """
+
+    def __init__(self, inner: Bijection, keep: int):
+        self.inner = inner
+        self.keep = _positive_int(keep, "keep")
+
+    def parameters(self):
+        return {f"inner.{k}": v for k, v in self.inner.parameters().items()}
+
+    def _split(self, a, name):
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim < 2 or a.shape[1] <= self.keep:
+            raise ValueError(f"Split keeps {self.keep} channels, so {name} needs more than "
+                             f"{self.keep} along axis 1; got shape {a.shape}")
+        check_finite(a, name)
+        return a[:, :self.keep], a[:, self.keep:]
+
+    def _join(self, out, kept, rest, name):
+        if out.shape != kept.shape:
+            raise ValueError(f"Split's inner bijection must keep the shape {kept.shape[1:]} of "
+                             f"its input; its {name} returned shape {out.shape[1:]}")
+        return np.concatenate([out, rest], axis=1)
+
+    def forward_cached(self, z):
+        kept, rest = self._split(z, "z")
+        out, log_det, cache = self.inner.forward_cached(kept)
+        return self._join(out, kept, rest, "forward"), log_det, cache
+
+    def inverse_cached(self, x):
+        kept, rest = self._split(x, "x")
+        out, log_det, cache = self.inner.inverse_cached(kept)
+        return self._join(out, kept, rest, "inverse"), log_det, cache
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        g, grads = self.inner.forward_backward(cache, grad_x[:, :self.keep], grad_log_det)
+        return np.concatenate([g, grad_x[:, self.keep:]], axis=1), self._prefixed(grads)
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        g, grads = self.inner.inverse_backward(cache, grad_z[:, :self.keep], grad_log_det)
+        return np.concatenate([g, grad_z[:, self.keep:]], axis=1), self._prefixed(grads)
+
+    @staticmethod
+    def _prefixed(grads):
+        return {f"inner.{k}": v for k, v in grads.items()}
+
+    def __repr__(self):
+        return f"Split({self.inner!r}, keep={self.keep})"
+
+
+# ---------------------------------------------------------------------------------------------
+class Reshape(Bijection):
+    """``Reshape(in_shape, out_shape)``: each sample of shape ``in_shape`` becomes ``out_shape``.
+
+    A relabelling of the entries (C order): log|det| = 0; ``dim`` is the number of entries.
+    """
+
+    def __init__(self, in_shape, out_shape):
+        self.in_shape = tuple(_positive_int(s, "shape entry") for s in np.atleast_1d(in_shape))
+        self.out_shape = tuple(_positive_int(s, "shape entry") for s in np.atleast_1d(out_shape))
+        if np.prod(self.in_shape) != np.prod(self.out_shape):
+            raise ValueError(f"cannot reshape {self.in_shape} ({np.prod(self.in_shape)} entries) "
+                             f"to {self.out_shape} ({np.prod(self.out_shape)} entries)")
+        self.dim = int(np.prod(self.in_shape))
+
+    @staticmethod
+    def _move(a, src, dst, name):
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != len(src) + 1 or a.shape[1:] != src:
+            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, src))}); "
+                             f"got {a.shape}")
+        check_finite(a, name)
+        return a.reshape((a.shape[0],) + dst)
+
+    def forward_cached(self, z):
+        z = self._move(z, self.in_shape, self.out_shape, "z")
+        return z, np.zeros(z.shape[0]), None
+
+    def inverse_cached(self, x):
+        x = self._move(x, self.out_shape, self.in_shape, "x")
+        return x, np.zeros(x.shape[0]), None
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        return grad_x.reshape((grad_x.shape[0],) + self.in_shape), {}
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        return grad_z.reshape((grad_z.shape[0],) + self.out_shape), {}
+
+    def __repr__(self):
+        return f"Reshape({self.in_shape}, {self.out_shape})"
+
+
+class Flatten(Reshape):
+    """``Flatten(shape)``: forward ``(n, *shape) -> (n, d)``, d = prod(shape)."""
+
+    def __init__(self, shape):
+        shape = tuple(np.atleast_1d(shape))
+        super().__init__(shape, (int(np.prod(shape)),))
+
+    def __repr__(self):
+        return f"Flatten({self.in_shape})"
+
+
+class Unflatten(Reshape):
+    """``Unflatten(shape)``: forward ``(n, d) -> (n, *shape)``, d = prod(shape)."""
+
+    def __init__(self, shape):
+        shape = tuple(np.atleast_1d(shape))
+        super().__init__((int(np.prod(shape)),), shape)
+
+    def __repr__(self):
+        return f"Unflatten({self.out_shape})"
+
+
+def flat_view(image_bijection: Bijection, shape) -> Compose:
+    """The image bijection seen on flat vectors ``(n, d)``, for ``Flow(StandardNormal(d), ...)``.
+
+    ``Compose([Unflatten(shape), image_bijection, Flatten(shape)])``; ``shape = (c, h, w)``.
+    """
+    return Compose([Unflatten(shape), image_bijection, Flatten(shape)])
+
+
+def image_view(flat_bijection: Bijection, shape) -> Compose:
+    """A bijection of flat vectors ``(n, d)`` applied to images of ``shape = (c, h, w)``.
+
+    ``Compose([Flatten(shape), flat_bijection, Unflatten(shape)])``: how an ``AffineCoupling``
+    with an MLP conditioner becomes an image layer.
+    """
+    return Compose([Flatten(shape), flat_bijection, Unflatten(shape)])
+
+
+# ---------------------------------------------------------------------------------------------
+def _channel_mask(shape, parity: int) -> np.ndarray:
+    """Coupling mask on flattened ``(c, h, w)``: keep the first (parity 0) or last half of
+    the channels."""
+    c, h, w = shape
+    first = np.repeat(np.arange(c) < c // 2, h * w)
+    return first if parity == 0 else ~first
+
+
+def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Generator,
+         clamp: float = 3.0) -> Compose:
+    """A Glow-like multi-scale image bijection, written in the generative direction z -> x.
+
+    Read in the normalising direction, each level squeezes, applies ``depth`` steps of
+    (affine coupling with an MLP conditioner, ``InvConv1x1``, ``ActNorm``), then factors out
+    half of the channels and hands the other half to the next level. As a list:
+
+        level(c, h, w) = Compose([Squeeze(), Split(level(2c, h/2, w/2), keep=2c),
+                                  step_depth, ..., step_1, Inverse(Squeeze())])
+
+    (the innermost level has no ``Split``). Every level maps a ``(c, h, w)`` tensor to one of
+    the same shape, so the whole model is a bijection of ``(n, c, h, w)`` images; wrap it with
+    ``flat_view(model, shape)`` for a ``Flow`` with ``StandardNormal(c*h*w)``.
+    """
+    from .coupling import AffineCoupling
+
+    c, h, w = (_positive_int(s, "shape entry") for s in shape)
+    n_levels, depth = _positive_int(n_levels, "n_levels"), _positive_int(depth, "depth")
+    if h % 2 ** n_levels or w % 2 ** n_levels:
+        raise ValueError(f"{n_levels} levels need h and w divisible by {2 ** n_levels}; "
+                         f"got (h, w) = ({h}, {w})")
+    sq = (4 * c, h // 2, w // 2)
+    layers = [Squeeze()]
+    if n_levels > 1:
+        keep = sq[0] // 2
+        inner = glow((keep, sq[1], sq[2]), n_levels - 1, depth, hidden, rng=rng, clamp=clamp)
+        layers.append(Split(inner, keep=keep))
+    steps = []
+    for k in range(depth):
+        coupling = AffineCoupling(_channel_mask(sq, k % 2), hidden, rng=rng, clamp=clamp)
+        steps.append([ActNorm(sq[0]), InvConv1x1(sq[0], rng=rng), image_view(coupling, sq)])
+    for step in reversed(steps):
+        layers.extend(step[::-1])
+    layers.append(Inverse(Squeeze()))
+    return Compose(layers)
