@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 .PHONY: book test learner clean
 
 book: $(VENV)/.installed-book
-	$(PY) -m jupyter_book build . -W -n --keep-going
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest

@@ -33,7 +33,8 @@ def build_book(output: Path) -> BuiltBook:
 
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--path-output", str(output),
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
+         "--path-output", str(output),
          "-W", "-n", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start

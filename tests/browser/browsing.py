@@ -1,0 +1,287 @@
+"""Drive Debian's Chromium against the built site, served on 127.0.0.1, and record what a reader
+would meet: console errors, failed requests, requests to other hosts, bytes transferred.
+
+    with open_tab(browser, site, viewport=DESKTOP) as tab:
+        tab.goto("chapters/01_change_of_variables.html")
+        tab.page.locator("mjx-container").count()
+        tab.problems()          # console errors, failed and external requests, as text lines
+
+Every request whose host is not the local server is aborted and recorded: the site must work
+with no network.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+# The book's source folder (its _toc.yml and quiz data). BOOK_SOURCE points elsewhere when
+# BOOK_HTML is the build of another copy of the book.
+REPO = Path(__file__).resolve().parents[2]
+ROOT = Path(os.environ.get("BOOK_SOURCE") or REPO).resolve()
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# Files every page shares (theme, icon fonts, MathJax, the search index): loaded once, then cached.
+SHARED_ASSET = re.compile(r"^/(?:_static/|searchindex\.js$)")
+
+
+# --------------------------------------------------------------------------- pages of the book
+
+def toc_entries() -> list[dict]:
+    """Every page of _toc.yml in reading order: {'file', 'html', 'part', 'numbered'}."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entries = [{"file": toc["root"], "part": None, "numbered": False}]
+
+    def walk(items, part, numbered):
+        for item in items or []:
+            if "file" in item:
+                entries.append({"file": item["file"], "part": part, "numbered": numbered})
+            walk(item.get("sections"), part, numbered)
+            walk(item.get("chapters"), part, numbered)
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"), part.get("caption"), bool(part.get("numbered")))
+    walk(toc.get("chapters"), None, False)
+    for entry in entries:
+        entry["html"] = _strip_suffix(entry["file"]) + ".html"
+    return entries
+
+
+def _strip_suffix(name: str) -> str:
+    return re.sub(r"\.(md|ipynb)$", "", name)
+
+
+def toc_html_pages() -> list[str]:
+    """The built page of every _toc.yml entry, e.g. 'chapters/01_change_of_variables.html'."""
+    return [entry["html"] for entry in toc_entries()]
+
+
+# --------------------------------------------------------------------------- local web server
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+        pass
+
+    def end_headers(self):
+        # like a static host: the theme's shared files may be cached while a tab browses
+        if self.path.startswith("/_static/"):
+            self.send_header("Cache-Control", "max-age=3600")
+        super().end_headers()
+
+
+@dataclass
+class Site:
+    root: Path
+    base_url: str  # ends with "/"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path.lstrip("/")
+
+    def is_local(self, url: str) -> bool:
+        parsed = urlparse(url)
+        if parsed.scheme in ("data", "blob", "about"):
+            return True
+        return f"{parsed.scheme}://{parsed.netloc}/" == self.base_url
+
+    def path_of(self, url: str) -> str:
+        """'chapters/x.html' for a local URL (query and fragment dropped)."""
+        return urlparse(url).path.lstrip("/")
+
+
+@contextmanager
+def serve(root: Path):
+    """Serve ``root`` over HTTP on 127.0.0.1 (a free port) from a background thread."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="book-http", daemon=True)
+    thread.start()
+    try:
+        yield Site(root=root, base_url=f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- browser
+
+def chromium_path() -> str | None:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+@dataclass
+class Tab:
+    """One page in a fresh browser context, with everything it requested recorded."""
+
+    page: object
+    site: Site
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+
+    def goto(self, path: str, wait_until: str = "load"):
+        response = self.page.goto(self.site.url(path), wait_until=wait_until)
+        if response is None or response.status >= 400:
+            status = None if response is None else response.status
+            raise AssertionError(f"{path}: the server answered {status}")
+        return response
+
+    @property
+    def path(self) -> str:
+        return self.site.path_of(self.page.url)
+
+    def problems(self) -> list[str]:
+        return ([f"console error: {e}" for e in self.console_errors]
+                + [f"failed request: {r}" for r in self.failed_requests]
+                + [f"request to another host: {r}" for r in self.external_requests])
+
+    # ---- waiting for the page to settle
+
+    def wait_for_math(self, timeout_ms: int = 15000) -> None:
+        """Wait until MathJax has typeset the page (and the quizzes, which typeset 0.5 s late)."""
+        self.page.wait_for_function(
+            "() => !document.querySelector('script[src*=\"tex-chtml\"]')"
+            " || (window.MathJax && MathJax.startup && MathJax.startup.document"
+            "     && MathJax.startup.promise)", timeout=timeout_ms)
+        self.page.evaluate("async () => { if (window.MathJax && MathJax.startup)"
+                           " await MathJax.startup.promise; }")
+        if self.page.locator(".Quiz").count():
+            self.page.wait_for_timeout(700)
+            self.page.evaluate("async () => { if (window.MathJax && MathJax.startup)"
+                               " await MathJax.startup.promise; }")
+
+    def load_all_images(self) -> None:
+        """Scroll through the page so lazy images load, then wait for every image."""
+        self.page.evaluate("""async () => {
+            const step = Math.max(400, window.innerHeight);
+            for (let y = 0; y < document.body.scrollHeight; y += step) {
+                window.scrollTo(0, y);
+                await new Promise(r => setTimeout(r, 20));
+            }
+            window.scrollTo(0, 0);
+            await Promise.all(Array.from(document.images).map(img => img.complete ? null :
+                new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r);
+                                   setTimeout(r, 5000); })));
+        }""")
+
+    def transfer_bytes(self) -> dict:
+        """Bytes transferred for this page: the page itself plus every resource it loaded,
+        split into the page's own files and the assets every page shares."""
+        entries = self.page.evaluate("""() => performance.getEntriesByType('navigation')
+            .concat(performance.getEntriesByType('resource'))
+            .map(e => ({name: e.name, size: e.transferSize || e.encodedBodySize || 0}))""")
+        own, shared, files = 0, 0, []
+        for entry in entries:
+            parsed = urlparse(entry["name"])
+            if parsed.scheme == "data":
+                continue  # counted inside the document that holds it
+            if SHARED_ASSET.match(parsed.path):
+                shared += entry["size"]
+            else:
+                own += entry["size"]
+                files.append((entry["size"], parsed.path))
+        return {"own": own, "shared": shared, "files": sorted(files, reverse=True)}
+
+
+@contextmanager
+def open_tab(browser, site: Site, viewport=DESKTOP, color_scheme: str = "light",
+             skip_scripts: tuple[str, ...] = (), **options):
+    """A page in a fresh context (no cache, no stored theme choice) that may only talk to
+    the local server. Local scripts whose URL contains one of ``skip_scripts`` are answered
+    with an empty script (a test of links need not typeset every formula)."""
+    context = browser.new_context(viewport=viewport, color_scheme=color_scheme,
+                                  service_workers="block", **options)
+    page = context.new_page()
+    tab = Tab(page=page, site=site)
+
+    def route(route):
+        url = route.request.url
+        if site.is_local(url) and any(part in url for part in skip_scripts):
+            route.fulfill(status=200, content_type="text/javascript", body="")
+        elif site.is_local(url):
+            route.continue_()
+        else:
+            tab.external_requests.append(url)
+            route.abort("blockedbyclient")
+
+    page.route("**/*", route)
+    page.on("console", lambda msg: tab.console_errors.append(_describe_console(msg))
+            if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: tab.console_errors.append(f"uncaught: {exc}"))
+    # ERR_ABORTED: the reader moved on to another page before the request finished
+    page.on("requestfailed", lambda req: tab.failed_requests.append(f"{req.url} ({req.failure})")
+            if site.is_local(req.url) and "ERR_ABORTED" not in (req.failure or "") else None)
+    page.on("response", lambda resp: tab.failed_requests.append(f"{resp.url} (HTTP {resp.status})")
+            if resp.status >= 400 else None)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def _describe_console(msg) -> str:
+    location = msg.location or {}
+    where = location.get("url", "")
+    if where:
+        where = f" [{where}:{location.get('lineNumber', '?')}]"
+    return f"{msg.text}{where}"
+
+
+# --------------------------------------------------------------------------- axe-core
+
+def axe_source() -> str:
+    """axe-core's browser bundle, as shipped inside the pinned axe-playwright-python wheel."""
+    from axe_playwright_python.base import AXE_FILE_PATH
+
+    return Path(AXE_FILE_PATH).read_text(encoding="utf-8")
+
+
+def run_axe(page, options: dict | None = None, context: str | None = None) -> list[dict]:
+    """Run axe-core in the page (or only in the elements ``context`` selects); return its
+    violations."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=axe_source())
+    # no preload: axe would re-fetch stylesheets and resolve their @imports against the page.
+    # "region" (best practice, at most moderate) is the slowest rule on long pages and can never
+    # give the serious or critical violations the tests count.
+    options = options or {"resultTypes": ["violations"], "preload": False,
+                          "rules": {"region": {"enabled": False}}}
+    return page.evaluate(
+        "async ([context, options]) => (await axe.run(context ? {include: [context]} : document,"
+        " options)).violations", [context, options])
+
+
+def describe_violations(violations: list[dict], impacts=("serious", "critical")) -> list[str]:
+    lines = []
+    for violation in violations:
+        if violation.get("impact") not in impacts:
+            continue
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']} "
+                     f"- {len(violation['nodes'])} element(s)")
+        for node in violation["nodes"][:4]:
+            lines.append(f"    {' '.join(map(str, node['target']))}: {node['html'][:160]}")
+            summary = (node.get("failureSummary") or "").replace("\n", " ")
+            if summary:
+                lines.append(f"      {summary[:240]}")
+    return lines
