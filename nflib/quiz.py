@@ -263,9 +263,29 @@ def grade_numeric(question: dict, submission: float):
 # loaded library (or undefined) so jupyterquiz never reads a bare configuration object, and its
 # fallback that would fetch MathJax from a CDN is disabled: the site serves its own MathJax.
 _WRAPPER = """(function () {
+  function nameInputs() {
+    // Screen readers need a name for every control: a choice whose text is only math has none
+    // once MathJax hides the TeX, and the numeric box is not tied to its visible prompt.
+    var quiz = document.getElementById("%s");
+    if (!quiz) { return; }
+    var counts = {};
+    quiz.querySelectorAll("label.MCButton").forEach(function (label) {
+      var input = label.querySelector("input");
+      var span = label.querySelector("span");
+      var text = span ? span.textContent.replace(/\\$/g, "").trim() : "";
+      if (input && !input.hasAttribute("aria-label")) {
+        counts[input.name] = (counts[input.name] || 0) + 1;
+        input.setAttribute("aria-label", "Option " + counts[input.name] + (text ? ": " + text : ""));
+      }
+    });
+    quiz.querySelectorAll("input.Input-text").forEach(function (input) {
+      if (!input.hasAttribute("aria-label")) { input.setAttribute("aria-label", "Numeric answer"); }
+    });
+  }
   function runQuiz() {
     var MathJax = (window.MathJax && window.MathJax.version) ? window.MathJax : undefined;
 %s
+    nameInputs();
   }
   function start() {
     var mj = window.MathJax;
@@ -302,7 +322,7 @@ def quiz_html_and_js(questions: list, name: str = "quiz", shuffle_answers: bool 
     if script.count(_CDN_LINE) != 2:
         raise RuntimeError("jupyterquiz's MathJax fallback changed; update nflib.quiz")
     script = script.replace(_CDN_LINE, "return;")
-    return html, _WRAPPER % script
+    return html, _WRAPPER % (div_id, script)
 
 
 # jupyterquiz's default palette, changed where text had less than 4.5:1 contrast (WCAG AA):

@@ -4,7 +4,8 @@
   the site's light and dark themes), the viridis colour map (colour-blind safe), labelled grids,
   and high-density (2x) PNG output in notebooks.
 * ``scrubber(fig, update, n_frames, ...)`` turns a function that redraws a figure for frame ``k``
-  into an HTML animation the reader can scrub with a slider on the static site. It is
+  into an HTML animation the reader can scrub with a slider on the static site, with frames
+  rendered at twice the figure's resolution. It is
   matplotlib's ``to_jshtml`` with the Font Awesome link to a CDN removed (the site's own icon
   font draws the buttons) and accessible names added to the slider and the frame image.
 
@@ -85,9 +86,13 @@ def scrubber(fig, update, n_frames: int, label: str, interval: int = 200, mode: 
     # render it a second time for nothing, so it is switched off while the frames are saved.
     redraw = fig.canvas.draw_idle
     fig.canvas.draw_idle = lambda *args, **kwargs: None
+    width = round(fig.get_figwidth() * fig.dpi)
     try:
-        html = animation.to_jshtml(default_mode=mode)
+        # frames at twice the figure's resolution, shown at its size: crisp on 2x screens
+        with plt.rc_context({"savefig.dpi": 2 * fig.dpi}):
+            html = animation.to_jshtml(default_mode=mode)
     finally:
         fig.canvas.draw_idle = redraw
     plt.close(fig)
+    html = re.sub(r'(<img id="_anim_img[^"]*")', rf'\1 width="{width}"', html)
     return HTML(_make_offline_and_accessible(html, label))
