@@ -7,7 +7,6 @@ recomputations live in ``tests/quiz_answers.py``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -336,14 +335,12 @@ def test_python_grader_matches_jupyterquiz_javascript(tmp_path):
     assert not mismatches, f"(id, typed, page says correct, nflib.quiz says correct): {mismatches}"
 
 
-# ---- the built page (when a built site is given) -----------------------------------------------
+# ---- the built page ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", QUIZ_FILES, ids=_ids(QUIZ_FILES))
-def test_built_chapter_page_embeds_its_quiz(path):
-    html_dir = os.environ.get("BOOK_HTML")
-    if not html_dir:
-        pytest.skip("set BOOK_HTML=path/to/_build/html to check a built site")
-    page = Path(html_dir) / "chapters" / f"{path.stem}.html"
+def test_built_chapter_page_embeds_its_quiz(path, built_book):
+    page = built_book.html / "chapters" / f"{path.stem}.html"
     assert page.exists(), f"no built page {page}"
     text = page.read_text(encoding="utf-8")
     div_id = quiz._div_id(path.stem)
