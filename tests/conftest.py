@@ -52,3 +52,17 @@ def built_book(tmp_path_factory) -> BuiltBook:
             pytest.fail(f"BOOK_HTML={existing} has no index.html")
         return BuiltBook(html=html, log="", returncode=0, seconds=0.0)
     return build_book(tmp_path_factory.mktemp("book"))
+
+
+@pytest.fixture(scope="module")
+def nb(request):
+    """The executed notebook named by the test module's ``CHAPTER`` (run once per session)."""
+    from notebooks import execute_notebook
+
+    return execute_notebook(request.module.CHAPTER)
+
+
+@pytest.fixture(scope="module")
+def glued(nb):
+    """The values the module's ``CHAPTER`` glued into its text, by glue name."""
+    return nb.glued

@@ -13,23 +13,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from notebooks import ROOT, execute_notebook
+from notebooks import ROOT
 
 pytestmark = pytest.mark.slow
 
 CHAPTER = "chapters/01_change_of_variables.md"
 #: seconds the chapter may take to execute (issue: under 20 s on the 2-core machine)
 BUDGET = 20.0
-
-
-@pytest.fixture(scope="module")
-def nb():
-    return execute_notebook(CHAPTER)
-
-
-@pytest.fixture(scope="module")
-def glued(nb):
-    return nb.glued
 
 
 def test_executes_within_budget(nb):

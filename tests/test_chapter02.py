@@ -14,7 +14,7 @@ from scipy import optimize, stats
 
 import nflib as nf
 from nflib import demos
-from notebooks import ROOT, execute_notebook
+from notebooks import ROOT
 
 CHAPTER = "chapters/02_normalizing_flows.md"
 #: seconds the chapter may take to execute (issue: under 20 s on the 2-core machine)
@@ -29,16 +29,6 @@ def central_difference_log_det(fn, z, eps=1e-6):
 
 
 # ---- the executed chapter ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def nb():
-    return execute_notebook(CHAPTER)
-
-
-@pytest.fixture(scope="module")
-def glued(nb):
-    return nb.glued
-
 
 @pytest.mark.slow
 def test_executes_within_budget(nb):

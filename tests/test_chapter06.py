@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from notebooks import ROOT, execute_notebook, read_notebook
+from notebooks import ROOT, read_notebook
 
 from nflib import newton as nt
 
@@ -25,16 +25,6 @@ CHAPTER = "chapters/06_newton_fitting.md"
 QUIZ = ROOT / "chapters" / "quizzes" / "06_newton_fitting.json"
 K = 0.1
 TOL = 1e-8
-
-
-@pytest.fixture(scope="module")
-def nb():
-    return execute_notebook(CHAPTER)
-
-
-@pytest.fixture(scope="module")
-def glued(nb):
-    return nb.glued
 
 
 @pytest.fixture(scope="module")
