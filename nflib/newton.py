@@ -304,6 +304,27 @@ def _start(theta, z, w, hess: bool = True):
     return current
 
 
+def _iterate(theta, z, w, tol, max_iter, advance, hess: bool = True) -> OptimResult:
+    """The loop every optimiser here shares: record theta_k, stop when ||grad J|| <= tol or after
+    max_iter steps, else ``advance(theta, (J, grad, H)) -> (theta_next, state_next, status)``,
+    where a non-None ``status`` ends the run ("diverged", "singular", ...)."""
+    result = OptimResult()
+    current = _start(theta, z, w, hess)
+    for _ in range(int(max_iter) + 1):
+        value, grad, _ = current
+        result.record(theta, value, grad)
+        if result.grad_norms[-1] <= tol:
+            result.status = "converged"
+            return result
+        if len(result.iterates) > max_iter:
+            break
+        theta, current, status = advance(theta, current)
+        if status is not None:
+            result.status = status
+            return result
+    return result
+
+
 def newton(theta0, z, weights=None, tol: float = 1e-8, max_iter: int = 50) -> OptimResult:
     """Pure Newton: theta_{k+1} = theta_k - H_k^{-1} g_k, no safeguard of any kind.
 
@@ -312,27 +333,18 @@ def newton(theta0, z, weights=None, tol: float = 1e-8, max_iter: int = 50) -> Op
     """
     theta, z, w = _prepare(theta0, z, weights)
     _check_run(tol, max_iter)
-    result = OptimResult()
-    current = _start(theta, z, w)
-    for _ in range(int(max_iter) + 1):
-        value, grad, hess = current
-        result.record(theta, value, grad)
-        if result.grad_norms[-1] <= tol:
-            result.status = "converged"
-            return result
-        if len(result.iterates) > max_iter:
-            break
+
+    def advance(theta, current):
+        _, grad, hess = current
         try:
             step = np.linalg.solve(hess, -grad)
         except np.linalg.LinAlgError:
-            result.status = "singular"
-            return result
+            return theta, current, "singular"
         theta = theta + step
         current = _evaluate(theta, z, w)
-        if current is None:
-            result.status = "diverged"
-            return result
-    return result
+        return theta, current, ("diverged" if current is None else None)
+
+    return _iterate(theta, z, w, tol, max_iter, advance)
 
 
 def ascent_direction(grad, hess, beta: float = 1e-3):
@@ -368,29 +380,20 @@ def damped_newton(theta0, z, weights=None, tol: float = 1e-8, max_iter: int = 10
     _check_run(tol, max_iter)
     if not (0 < c1 < 1 and 0 < shrink < 1):
         raise ValueError(f"need 0 < c1 < 1 and 0 < shrink < 1; got c1={c1}, shrink={shrink}")
-    result = OptimResult()
-    current = _start(theta, z, w)
-    for _ in range(int(max_iter) + 1):
+
+    def advance(theta, current):
         value, grad, hess = current
-        result.record(theta, value, grad)
-        if result.grad_norms[-1] <= tol:
-            result.status = "converged"
-            return result
-        if len(result.iterates) > max_iter:
-            break
         step, _ = ascent_direction(grad, hess)
         slope, alpha = float(grad @ step), 1.0
         slack = 1e-14 * (1.0 + abs(value))
         while alpha > 1e-12:
             trial = _evaluate(theta + alpha * step, z, w)
             if trial is not None and trial[0] >= value + c1 * alpha * slope - slack:
-                break
+                return theta + alpha * step, trial, None
             alpha *= shrink
-        else:
-            result.status = "line_search_failed"
-            return result
-        theta, current = theta + alpha * step, trial
-    return result
+        return theta, current, "line_search_failed"
+
+    return _iterate(theta, z, w, tol, max_iter, advance)
 
 
 def gradient_ascent(theta0, z, weights=None, step: float = 0.1, tol: float = 1e-8,
@@ -404,19 +407,10 @@ def gradient_ascent(theta0, z, weights=None, step: float = 0.1, tol: float = 1e-
     _check_run(tol, max_iter)
     if not step > 0:
         raise ValueError(f"step must be positive; got {step}")
-    result = OptimResult()
-    current = _start(theta, z, w, hess=False)
-    for _ in range(int(max_iter) + 1):
-        value, grad, _ = current
-        result.record(theta, value, grad)
-        if result.grad_norms[-1] <= tol:
-            result.status = "converged"
-            return result
-        if len(result.iterates) > max_iter:
-            break
-        theta = theta + step * grad
+
+    def advance(theta, current):
+        theta = theta + step * current[1]
         current = _evaluate(theta, z, w, hess=False)
-        if current is None:
-            result.status = "diverged"
-            return result
-    return result
+        return theta, current, ("diverged" if current is None else None)
+
+    return _iterate(theta, z, w, tol, max_iter, advance, hess=False)
