@@ -2,9 +2,13 @@
 
 A flow is a generative map f: z -> x. Every bijection has
 ``forward(z) -> (x, log|det df/dz|)`` and ``inverse(x) -> (z, log|det df^{-1}/dx|)``.
+
+The library needs numpy and scipy only. The book's own layer (quizzes, figures, demos, exercise
+checks) is ``nflib.course``, which ``import nflib`` never loads.
 """
 
-from .core import Bijection, Compose, Inverse, as_batch
+from .core import Bijection, Compose, Inverse
+from .validation import as_batch
 from .distributions import StandardNormal, Uniform
 from .flow import Flow, nll_and_grad, reverse_kl_and_grad
 from .mlp import MLP
@@ -13,12 +17,9 @@ from .permute import Permute, Reverse
 from .planar import Planar
 from .coupling import AdditiveCoupling, AffineCoupling, realnvp
 from .autoregressive import MADE, MAF, IAF
-from . import checks
 from .image import (ActNorm, InvConv1x1, Squeeze, Split, Reshape, Flatten, Unflatten,
                     flat_view, image_view, glow)
 from .train import Adam, History, fit, fit_reverse_kl
-from . import datasets
-from . import newton
-from . import quiz  # stdlib only at import; jupyterquiz is imported inside show_quiz
+from . import checks, datasets, optim, quadrature, targets
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, as_batch
+from .core import Bijection, prefixed
+from .validation import as_batch
 from .mlp import MLP
 
 __all__ = ["MADE", "MAF", "IAF", "hidden_degrees"]
@@ -83,7 +84,8 @@ class MADE:
         return self.net.parameters()
 
     def __call__(self, x):
-        mu, s, _ = self.forward_cached(x)
+        """``(mu, s)`` for a validated ``(n, d)`` batch ``x``."""
+        mu, s, _ = self.forward_cached(as_batch(x, self.dim, "x"))
         return mu, s
 
     def forward_cached(self, x):
@@ -110,7 +112,7 @@ class _Autoregressive(Bijection):
         self.dim = self.made.dim
 
     def parameters(self):
-        return {f"made.{name}": p for name, p in self.made.parameters().items()}
+        return prefixed({"made": self.made.parameters()})
 
     def _sequential(self, target, sign):
         """Solve y_i = (target_i - mu_i(y_<i)) e^{-s_i} (sign -1) or target_i e^{s_i} + mu_i (+1),
@@ -143,12 +145,10 @@ class MAF(_Autoregressive):
         super().__init__(d, hidden, rng, clamp, activation)
 
     def forward_cached(self, z):
-        z = as_batch(z, self.dim, "z")
         x, log_det = self._sequential(z, +1)
         return x, log_det, None
 
     def inverse_cached(self, x):
-        x = as_batch(x, self.dim, "x")
         mu, s, made_cache = self.made.forward_cached(x)
         inv_scale = np.exp(-s)
         z = (x - mu) * inv_scale
@@ -161,7 +161,7 @@ class MAF(_Autoregressive):
         g_s -= grad_log_det[:, None]
         g_x_net, grads = self.made.backward(made_cache, -g_x, g_s)
         g_x += g_x_net
-        return g_x, {f"made.{name}": g for name, g in grads.items()}
+        return g_x, prefixed({"made": grads})
 
 
 class IAF(_Autoregressive):
@@ -177,14 +177,12 @@ class IAF(_Autoregressive):
         super().__init__(d, hidden, rng, clamp, activation)
 
     def forward_cached(self, z):
-        z = as_batch(z, self.dim, "z")
         mu, s, made_cache = self.made.forward_cached(z)
         scale = np.exp(s)
         x = z * scale + mu
         return x, s.sum(axis=1), (made_cache, z, scale)
 
     def inverse_cached(self, x):
-        x = as_batch(x, self.dim, "x")
         z, log_det = self._sequential(x, -1)
         return z, log_det, None
 
@@ -195,4 +193,4 @@ class IAF(_Autoregressive):
         g_s += grad_log_det[:, None]
         g_z_net, grads = self.made.backward(made_cache, grad_x, g_s)
         g_z += g_z_net
-        return g_z, {f"made.{name}": g for name, g in grads.items()}
+        return g_z, prefixed({"made": grads})

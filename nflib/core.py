@@ -7,6 +7,10 @@ Conventions (the same in every chapter):
 * ``forward(z) -> (x, log|det df/dz|)`` and ``inverse(x) -> (z, log|det df^{-1}/dx|)``,
   so ``inverse(x)[1] == -forward(z)[1]`` when ``x = f(z)``.
 
+Input is checked once, at the edge: ``forward`` and ``inverse`` validate their argument with
+``check_z`` / ``check_x`` (shape, real, finite) and then call the cached path, which trusts it.
+A composition checks only at its own edge, not once per layer.
+
 Gradients are written by hand in the style of forward/backward pairs: ``forward_cached`` (or
 ``inverse_cached``) returns the outputs plus a cache, and ``forward_backward`` (or
 ``inverse_backward``) takes the cache and the upstream gradients ``dL/d(output)`` (shape
@@ -18,29 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Bijection", "Compose", "Inverse", "as_batch", "check_finite"]
+from .validation import as_batch
+
+__all__ = ["Bijection", "Compose", "Inverse", "prefixed"]
 
 
-def as_batch(x, d: int | None = None, name: str = "input") -> np.ndarray:
-    """Validate ``x`` as a float64 batch of shape ``(n, d)`` with finite entries.
-
-    Raises ``ValueError`` naming the problem (wrong number of dimensions, wrong width,
-    NaN or infinite values) instead of letting numpy fail deep inside a computation.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n, d); got shape {x.shape}")
-    if d is not None and x.shape[1] != d:
-        raise ValueError(f"{name} must have {d} columns (shape (n, {d})); got shape {x.shape}")
-    check_finite(x, name)
-    return x
-
-
-def check_finite(x: np.ndarray, name: str = "input") -> None:
-    """Raise ``ValueError`` if ``x`` holds NaN or infinite values."""
-    if not np.all(np.isfinite(x)):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+def prefixed(groups: dict) -> dict:
+    """Flatten ``{prefix: {name: array}}`` to ``{"prefix.name": array}``: how a container names
+    the parameters (and gradients) of its parts, e.g. ``"0.log_scale"`` for layer 0."""
+    return {f"{prefix}.{name}": v for prefix, group in groups.items() for name, v in group.items()}
 
 
 class Bijection:
@@ -57,13 +47,21 @@ class Bijection:
     # ---- the public contract -------------------------------------------------------
     def forward(self, z):
         """Return ``(x, log_det)`` with ``x = f(z)`` and ``log_det = log|det df/dz|``."""
-        x, log_det, _ = self.forward_cached(z)
+        x, log_det, _ = self.forward_cached(self.check_z(z))
         return x, log_det
 
     def inverse(self, x):
         """Return ``(z, log_det)`` with ``z = f^{-1}(x)`` and ``log_det = log|det df^{-1}/dx|``."""
-        z, log_det, _ = self.inverse_cached(x)
+        z, log_det, _ = self.inverse_cached(self.check_x(x))
         return z, log_det
+
+    def check_z(self, z):
+        """Validate an input of ``forward``: a real, finite ``(n, dim)`` float64 batch."""
+        return as_batch(z, self.dim, "z")
+
+    def check_x(self, x):
+        """Validate an input of ``inverse``: a real, finite ``(n, dim)`` float64 batch."""
+        return as_batch(x, self.dim, "x")
 
     def parameters(self) -> dict:
         """Name -> live parameter array (the optimiser updates these arrays in place)."""
@@ -71,11 +69,11 @@ class Bijection:
 
     # ---- hand-written gradients ----------------------------------------------------
     def forward_cached(self, z):
-        """``forward`` plus a cache for ``forward_backward``."""
+        """``forward`` plus a cache for ``forward_backward``; ``z`` is already validated."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def inverse_cached(self, x):
-        """``inverse`` plus a cache for ``inverse_backward``."""
+        """``inverse`` plus a cache for ``inverse_backward``; ``x`` is already validated."""
         raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
 
     def forward_backward(self, cache, grad_x, grad_log_det):
@@ -103,8 +101,15 @@ class Compose(Bijection):
         self.bijections = list(bijections)
         if not self.bijections:
             raise ValueError("Compose needs at least one bijection")
-        dims = {b.dim for b in self.bijections if b.dim is not None}
-        self.dim = dims.pop() if len(dims) == 1 else None
+        for k, b in enumerate(self.bijections):
+            if not isinstance(b, Bijection):
+                raise ValueError(f"layer {k} of Compose is a {type(b).__name__}, not a Bijection")
+        dims = [(k, b.dim) for k, b in enumerate(self.bijections) if b.dim is not None]
+        for (j, dj), (k, dk) in zip(dims, dims[1:]):
+            if dj != dk:
+                raise ValueError(f"Compose: layer {j} acts on dimension {dj} but layer {k} "
+                                 f"on dimension {dk}")
+        self.dim = dims[0][1] if dims else None
 
     def __len__(self):
         return len(self.bijections)
@@ -112,9 +117,14 @@ class Compose(Bijection):
     def __getitem__(self, k):
         return self.bijections[k]
 
+    def check_z(self, z):
+        return self.bijections[0].check_z(z)
+
+    def check_x(self, x):
+        return self.bijections[-1].check_x(x)
+
     def parameters(self):
-        return {f"{k}.{name}": p for k, b in enumerate(self.bijections)
-                for name, p in b.parameters().items()}
+        return prefixed({k: b.parameters() for k, b in enumerate(self.bijections)})
 
     def forward_cached(self, z):
         caches, total = [], 0.0
@@ -136,14 +146,14 @@ class Compose(Bijection):
         grads = {}
         for k in reversed(range(len(self.bijections))):
             grad_x, g = self.bijections[k].forward_backward(caches[k], grad_x, grad_log_det)
-            grads.update({f"{k}.{name}": v for name, v in g.items()})
+            grads.update(prefixed({k: g}))
         return grad_x, grads
 
     def inverse_backward(self, caches, grad_z, grad_log_det):
         grads = {}
         for k in range(len(self.bijections)):
             grad_z, g = self.bijections[k].inverse_backward(caches[k], grad_z, grad_log_det)
-            grads.update({f"{k}.{name}": v for name, v in g.items()})
+            grads.update(prefixed({k: g}))
         return grad_z, grads
 
     def __repr__(self):
@@ -162,6 +172,12 @@ class Inverse(Bijection):
 
     def parameters(self):
         return self.bijection.parameters()
+
+    def check_z(self, z):
+        return self.bijection.check_x(z)
+
+    def check_x(self, x):
+        return self.bijection.check_z(x)
 
     def forward_cached(self, z):
         return self.bijection.inverse_cached(z)

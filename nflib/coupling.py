@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, Compose, as_batch
+from .core import Bijection, Compose, prefixed
 from .mlp import MLP
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "realnvp"]
@@ -62,10 +62,10 @@ class _Coupling(Bijection):
                        rng=rng, activation=activation)
 
     def parameters(self):
-        return {f"net.{name}": p for name, p in self.net.parameters().items()}
+        return prefixed({"net": self.net.parameters()})
 
     def _net_grads(self, grads):
-        return {f"net.{name}": g for name, g in grads.items()}
+        return prefixed({"net": grads})
 
     def _merge(self, kept, moved):
         """Assemble a full array from the kept and transformed columns."""
@@ -91,13 +91,11 @@ class AdditiveCoupling(_Coupling):
         super().__init__(mask, hidden, rng, activation)
 
     def forward_cached(self, z):
-        z = as_batch(z, self.dim, "z")
         kept = z[:, self._keep]
         t, net_cache = self.net.forward_cached(kept)
         return self._merge(kept, z[:, self._move] + t), np.zeros(z.shape[0]), net_cache
 
     def inverse_cached(self, x):
-        x = as_batch(x, self.dim, "x")
         kept = x[:, self._keep]
         t, net_cache = self.net.forward_cached(kept)
         return self._merge(kept, x[:, self._move] - t), np.zeros(x.shape[0]), net_cache
@@ -148,7 +146,6 @@ class AffineCoupling(_Coupling):
         return g_kept, self._net_grads(grads)
 
     def forward_cached(self, z):
-        z = as_batch(z, self.dim, "z")
         kept, moved = z[:, self._keep], z[:, self._move]
         s, t, th, net_cache = self._scale_shift(kept)
         scale = np.exp(s)
@@ -156,7 +153,6 @@ class AffineCoupling(_Coupling):
         return x, s.sum(axis=1), (net_cache, th, moved, scale)
 
     def inverse_cached(self, x):
-        x = as_batch(x, self.dim, "x")
         kept = x[:, self._keep]
         s, t, th, net_cache = self._scale_shift(kept)
         inv_scale = np.exp(-s)

@@ -28,7 +28,7 @@ from functools import cached_property
 import numpy as np
 from scipy.special import i0e, logsumexp
 
-from .core import as_batch
+from .validation import as_batch
 
 __all__ = ["TwoMoons", "EightGaussians", "Checkerboard", "Rings", "TOYS", "toy",
            "load_digits", "dequantize", "digits", "bits_per_dim", "bpd_offset", "LEVELS",

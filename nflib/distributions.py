@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import as_batch
+from .validation import as_batch
 
 __all__ = ["StandardNormal", "Uniform"]
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, as_batch
+from .core import Bijection
+from .validation import as_batch
 
 __all__ = ["Flow", "nll_and_grad", "reverse_kl_and_grad"]
 

@@ -24,33 +24,16 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .core import Bijection, Compose, Inverse, check_finite
+from .core import Bijection, Compose, Inverse, prefixed
+from .validation import (as_image_batch, check_finite, check_log_scale, nonempty,
+                         positive_int, _as_real_array)
 
 __all__ = ["ActNorm", "InvConv1x1", "Squeeze", "Split", "Reshape", "Flatten", "Unflatten",
            "as_image_batch", "flat_view", "image_view", "glow"]
 
-#: beyond this |log-scale| the scale exp(log-scale) under- or overflows in float64
-_MAX_LOG_SCALE = 700.0
-
-
-def as_image_batch(x, shape=None, name: str = "input") -> np.ndarray:
-    """Validate ``x`` as a float64 image batch ``(n, c, h, w)`` with finite entries.
-
-    ``shape``, if given, is the required ``(c, h, w)``. Raises ``ValueError`` naming the problem.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a 4-D image batch of shape (n, c, h, w); "
-                         f"got shape {x.shape}")
-    if shape is not None and x.shape[1:] != tuple(shape):
-        raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}); got {x.shape}")
-    check_finite(x, name)
-    return x
-
-
 def _as_channels(x, c: int, name: str) -> np.ndarray:
     """Validate ``(n, c)`` vectors or ``(n, c, h, w)`` images with ``c`` channels (axis 1)."""
-    x = np.asarray(x, dtype=np.float64)
+    x = _as_real_array(x, name)
     if x.ndim not in (2, 4):
         raise ValueError(f"{name} must be (n, {c}) vectors or (n, {c}, h, w) images; "
                          f"got shape {x.shape}")
@@ -75,19 +58,6 @@ def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _positive_int(v, what: str) -> int:
-    if int(v) != v or v < 1:
-        raise ValueError(f"{what} must be a positive integer; got {v!r}")
-    return int(v)
-
-
-def _check_log_scale(v: np.ndarray, name: str) -> None:
-    check_finite(v, name)
-    if np.any(np.abs(v) > _MAX_LOG_SCALE):
-        raise ValueError(f"{name} has entries beyond +-{_MAX_LOG_SCALE:g}: the scale exp({name}) "
-                         "under- or overflows, so the map is singular")
-
-
 # ---------------------------------------------------------------------------------------------
 class ActNorm(Bijection):
     """``ActNorm(channels, log_scale=None, bias=None, min_std=1e-6)``: per-channel affine map.
@@ -109,7 +79,7 @@ class ActNorm(Bijection):
     """
 
     def __init__(self, channels: int, log_scale=None, bias=None, min_std: float = 1e-6):
-        self.channels = _positive_int(channels, "channels")
+        self.channels = positive_int(channels, "channels")
         if (log_scale is None) != (bias is None):
             raise ValueError("give both log_scale and bias, or neither (data-dependent init)")
         if not min_std > 0:
@@ -130,6 +100,12 @@ class ActNorm(Bijection):
     def parameters(self):
         return {"log_scale": self.log_scale, "bias": self.bias}
 
+    def check_z(self, z):
+        return _as_channels(z, self.channels, "z")
+
+    def check_x(self, x):
+        return _as_channels(x, self.channels, "x")
+
     def _moments(self, a):
         mean = a.mean(axis=(0, *range(2, a.ndim)))
         std = np.maximum(a.std(axis=(0, *range(2, a.ndim))), self.min_std)
@@ -147,10 +123,9 @@ class ActNorm(Bijection):
         self.initialized = True
 
     def forward_cached(self, z):
-        z = _as_channels(z, self.channels, "z")
         if not self.initialized:
             self._initialize(z, "forward")
-        _check_log_scale(self.log_scale, "ActNorm log_scale")
+        check_log_scale(self.log_scale, "ActNorm log_scale")
         check_finite(self.bias, "ActNorm bias")
         scale = np.exp(_per_channel(self.log_scale, z.ndim))
         x = z * scale + _per_channel(self.bias, z.ndim)
@@ -158,10 +133,9 @@ class ActNorm(Bijection):
         return x, log_det, (z, scale)
 
     def inverse_cached(self, x):
-        x = _as_channels(x, self.channels, "x")
         if not self.initialized:
             self._initialize(x, "inverse")
-        _check_log_scale(self.log_scale, "ActNorm log_scale")
+        check_log_scale(self.log_scale, "ActNorm log_scale")
         check_finite(self.bias, "ActNorm bias")
         inv_scale = np.exp(-_per_channel(self.log_scale, x.ndim))
         z = (x - _per_channel(self.bias, x.ndim)) * inv_scale
@@ -209,7 +183,7 @@ class InvConv1x1(Bijection):
     """
 
     def __init__(self, channels: int, *, rng: np.random.Generator | None = None, weight=None):
-        c = self.channels = _positive_int(channels, "channels")
+        c = self.channels = positive_int(channels, "channels")
         if (rng is None) == (weight is None):
             raise ValueError("InvConv1x1 needs exactly one of rng (random rotation) or weight")
         if weight is None:
@@ -236,12 +210,18 @@ class InvConv1x1(Bijection):
                              "a 1x1 convolution must be an invertible matrix")
         return weight
 
+    def check_z(self, z):
+        return _as_channels(z, self.channels, "z")
+
+    def check_x(self, x):
+        return _as_channels(x, self.channels, "x")
+
     def parameters(self):
         return {"lower": self.lower, "upper": self.upper, "log_s": self.log_s}
 
     def _factors(self):
         """(L, B) with W = P L B."""
-        _check_log_scale(self.log_s, "InvConv1x1 log_s")
+        check_log_scale(self.log_s, "InvConv1x1 log_s")
         check_finite(self.lower, "InvConv1x1 lower")
         check_finite(self.upper, "InvConv1x1 upper")
         low = np.tril(self.lower, -1) + np.eye(self.channels)
@@ -284,13 +264,11 @@ class InvConv1x1(Bijection):
                 "log_s": np.diag(g_b) * self.sign * np.exp(self.log_s) + grad_log_s_direct}
 
     def forward_cached(self, z):
-        z = _as_channels(z, self.channels, "z")
         w = self.weight()
         log_det = np.full(z.shape[0], _pixels(z) * self.log_s.sum())
         return self._apply(w, z), log_det, (z, w)
 
     def inverse_cached(self, x):
-        x = _as_channels(x, self.channels, "x")
         v = self.inverse_weight()
         log_det = np.full(x.shape[0], -_pixels(x) * self.log_s.sum())
         return self._apply(v, x), log_det, (x, v)
@@ -334,16 +312,22 @@ class Squeeze(Bijection):
     model the data end uses ``Inverse(Squeeze())`` (channels back to space).
     """
 
-    def forward_cached(self, z):
+    def check_z(self, z):
         z = as_image_batch(z, name="z")
         if z.shape[2] % 2 or z.shape[3] % 2:
             raise ValueError(f"Squeeze needs even height and width; got (h, w) = {z.shape[2:]}")
-        return _squeeze(z), np.zeros(z.shape[0]), None
+        return z
 
-    def inverse_cached(self, x):
+    def check_x(self, x):
         x = as_image_batch(x, name="x")
         if x.shape[1] % 4:
             raise ValueError(f"Squeeze.inverse needs a multiple of 4 channels; got {x.shape[1]}")
+        return x
+
+    def forward_cached(self, z):
+        return _squeeze(z), np.zeros(z.shape[0]), None
+
+    def inverse_cached(self, x):
         return _unsqueeze(x), np.zeros(x.shape[0]), None
 
     def forward_backward(self, cache, grad_x, grad_log_det):
@@ -369,17 +353,30 @@ class Split(Bijection):
 
     def __init__(self, inner: Bijection, keep: int):
         self.inner = inner
-        self.keep = _positive_int(keep, "keep")
+        self.keep = positive_int(keep, "keep")
 
     def parameters(self):
-        return {f"inner.{k}": v for k, v in self.inner.parameters().items()}
+        return prefixed({"inner": self.inner.parameters()})
 
-    def _split(self, a, name):
-        a = np.asarray(a, dtype=np.float64)
+    def _check(self, a, name):
+        a = _as_real_array(a, name)
         if a.ndim < 2 or a.shape[1] <= self.keep:
             raise ValueError(f"Split keeps {self.keep} channels, so {name} needs more than "
                              f"{self.keep} along axis 1; got shape {a.shape}")
         check_finite(a, name)
+        return a
+
+    def check_z(self, z):
+        z = self._check(z, "z")
+        self.inner.check_z(z[:, :self.keep])
+        return z
+
+    def check_x(self, x):
+        x = self._check(x, "x")
+        self.inner.check_x(x[:, :self.keep])
+        return x
+
+    def _split(self, a, name):
         return a[:, :self.keep], a[:, self.keep:]
 
     def _join(self, out, kept, rest, name):
@@ -408,7 +405,7 @@ class Split(Bijection):
 
     @staticmethod
     def _prefixed(grads):
-        return {f"inner.{k}": v for k, v in grads.items()}
+        return prefixed({"inner": grads})
 
     def __repr__(self):
         return f"Split({self.inner!r}, keep={self.keep})"
@@ -422,28 +419,34 @@ class Reshape(Bijection):
     """
 
     def __init__(self, in_shape, out_shape):
-        self.in_shape = tuple(_positive_int(s, "shape entry") for s in np.atleast_1d(in_shape))
-        self.out_shape = tuple(_positive_int(s, "shape entry") for s in np.atleast_1d(out_shape))
+        self.in_shape = tuple(positive_int(s, "shape entry") for s in np.atleast_1d(in_shape))
+        self.out_shape = tuple(positive_int(s, "shape entry") for s in np.atleast_1d(out_shape))
         if np.prod(self.in_shape) != np.prod(self.out_shape):
             raise ValueError(f"cannot reshape {self.in_shape} ({np.prod(self.in_shape)} entries) "
                              f"to {self.out_shape} ({np.prod(self.out_shape)} entries)")
         self.dim = int(np.prod(self.in_shape))
 
     @staticmethod
-    def _move(a, src, dst, name):
-        a = np.asarray(a, dtype=np.float64)
-        if a.ndim != len(src) + 1 or a.shape[1:] != src:
-            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, src))}); "
+    def _check(a, shape, name):
+        a = _as_real_array(a, name)
+        if a.ndim != len(shape) + 1 or a.shape[1:] != shape:
+            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}); "
                              f"got {a.shape}")
         check_finite(a, name)
-        return a.reshape((a.shape[0],) + dst)
+        return a
+
+    def check_z(self, z):
+        return self._check(z, self.in_shape, "z")
+
+    def check_x(self, x):
+        return self._check(x, self.out_shape, "x")
 
     def forward_cached(self, z):
-        z = self._move(z, self.in_shape, self.out_shape, "z")
+        z = z.reshape((z.shape[0],) + self.out_shape)
         return z, np.zeros(z.shape[0]), None
 
     def inverse_cached(self, x):
-        x = self._move(x, self.out_shape, self.in_shape, "x")
+        x = x.reshape((x.shape[0],) + self.in_shape)
         return x, np.zeros(x.shape[0]), None
 
     def forward_backward(self, cache, grad_x, grad_log_det):
@@ -521,8 +524,8 @@ def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Gener
     """
     from .coupling import AffineCoupling
 
-    c, h, w = (_positive_int(s, "shape entry") for s in shape)
-    n_levels, depth = _positive_int(n_levels, "n_levels"), _positive_int(depth, "depth")
+    c, h, w = (positive_int(s, "shape entry") for s in shape)
+    n_levels, depth = positive_int(n_levels, "n_levels"), positive_int(depth, "depth")
     if h % 2 ** n_levels or w % 2 ** n_levels:
         raise ValueError(f"{n_levels} levels need h and w divisible by {2 ** n_levels}; "
                          f"got (h, w) = ({h}, {w})")

@@ -22,6 +22,8 @@ import sys
 
 import numpy as np
 
+from .validation import positive_int
+
 __all__ = ["MLP", "keep_freed_memory"]
 
 _ACTIVATIONS = ("tanh", "relu")
@@ -35,8 +37,9 @@ def keep_freed_memory(trim_threshold: int = 128 * 2**20, mmap_threshold: int = 3
     (mmap/munmap, heap trimming), so the next pass pays a page fault for every 4 kB it touches:
     measured on an 8-layer RealNVP with batch 512, that was a third of the time of a training
     step. Raising the two thresholds (``mallopt(M_TRIM_THRESHOLD)``, ``mallopt(M_MMAP_THRESHOLD)``)
-    keeps the memory in the process; it is called once when nflib is imported and does nothing
-    on other platforms.
+    keeps the memory in the process. It changes the allocator for the whole process, so nflib
+    never calls it on import: ``fit`` calls it when training starts (``keep_memory=True``), and a
+    benchmark may call it. It does nothing on other platforms.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -49,8 +52,6 @@ def keep_freed_memory(trim_threshold: int = 128 * 2**20, mmap_threshold: int = 3
                 and mallopt(m_mmap_threshold, int(mmap_threshold)))
 
 
-keep_freed_memory()
-
 
 class MLP:
     """``MLP(n_in, n_out, hidden=(64, 64), *, rng, activation="tanh", masks=None)``.
@@ -62,8 +63,8 @@ class MLP:
 
     def __init__(self, n_in: int, n_out: int, hidden=(64, 64), *, rng: np.random.Generator,
                  activation: str = "tanh", masks=None):
-        widths = [_positive_int(n_in, "n_in"), *[_positive_int(h, "hidden width") for h in hidden],
-                  _positive_int(n_out, "n_out")]
+        widths = [positive_int(n_in, "n_in"), *[positive_int(h, "hidden width") for h in hidden],
+                  positive_int(n_out, "n_out")]
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}; got {activation!r}")
         self.activation = activation
@@ -164,9 +165,3 @@ class MLP:
 
     def __repr__(self):
         return f"MLP({self.widths}, activation={self.activation!r})"
-
-
-def _positive_int(v, what: str) -> int:
-    if int(v) != v or v < 1:
-        raise ValueError(f"{what} must be a positive integer; got {v!r}")
-    return int(v)

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, as_batch, check_finite
+from .core import Bijection
+from .validation import check_finite
 
 __all__ = ["Planar"]
 
@@ -89,7 +90,6 @@ class Planar(Bijection):
         return self.u + c * self.w, m, sp, wu, w2, c
 
     def forward_cached(self, z):
-        z = as_batch(z, self.dim, "z")
         u_hat, m, sp, wu, w2, c = self._constrained()
         a = z @ self.w + self.b[0]
         t = np.tanh(a)
@@ -99,7 +99,6 @@ class Planar(Bijection):
         return x, np.log(denom), (z, t, h, denom, u_hat, m, wu, w2, c)
 
     def inverse_cached(self, x):
-        x = as_batch(x, self.dim, "x")
         u_hat, m, sp, *_ = self._constrained()
         alpha = _solve_alpha(x @ self.w, m, self.b[0])
         a = alpha + self.b[0]

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .core import as_batch
 from .flow import Flow, nll_and_grad, reverse_kl_and_grad
+from .mlp import keep_freed_memory
+from .validation import as_batch, nonempty
 
 __all__ = ["Adam", "History", "fit", "fit_reverse_kl", "clip_gradients"]
 
@@ -39,9 +40,14 @@ class Adam:
     many parameter arrays there are. ``params`` is a dict name -> live array
     (``flow.parameters()``); ``step(grads)`` needs a gradient of the same shape for every name.
     ``lr`` may be changed between steps.
+
+    ``weight_decay`` (AdamW, decoupled): before the update every parameter shrinks,
+    p <- p (1 - lr * weight_decay), a pull towards zero that regularises a model fitted to
+    little data.
     """
 
-    def __init__(self, params: dict, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params: dict, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
         if not params:
             raise ValueError("Adam needs at least one parameter array")
         for name, p in params.items():
@@ -55,6 +61,9 @@ class Adam:
         self.params = params
         self.lr = _positive(lr, "learning rate")
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
+        if not (np.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a non-negative number; got {weight_decay!r}")
+        self.weight_decay = float(weight_decay)
         self.t = 0
         size = sum(p.size for p in params.values())
         self.m, self.v = np.zeros(size), np.zeros(size)
@@ -90,7 +99,10 @@ class Adam:
         update += self.eps * c2
         np.divide(m, update, out=update)
         update *= lr_t
+        decay = 1.0 - self.lr * self.weight_decay
         for name, p in self.params.items():
+            if self.weight_decay:
+                p *= decay
             p -= self._views[name]
 
 
@@ -240,8 +252,8 @@ def _split_data(flow, x, x_val, val_fraction, rng):
         n_val = max(1, int(round(val_fraction * x.shape[0])))
         x, x_val = x[perm[n_val:]], x[perm[:n_val]]
     if x.shape[0] == 0:
-        raise ValueError("no training data left after the validation split")
-    return x, None if x_val is None else as_batch(x_val, flow.dim, "x_val")
+        raise ValueError("x is empty, or no training data is left after the validation split")
+    return x, None if x_val is None else nonempty(as_batch(x_val, flow.dim, "x_val"), "x_val")
 
 
 class _Validation:
@@ -285,6 +297,7 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
         lr: float = 1e-3, schedule: str | None = None, warmup: float = 0.0,
         clip_norm: float | None = None, val_fraction: float = 0.0, x_val=None,
         patience: int | None = None, eval_every: int | None = None, clock: str = "wall",
+        weight_decay: float = 0.0, augment=None, keep_memory: bool = True,
         progress: bool = False) -> History:
     """Maximum-likelihood training: minimise the mean negative log-likelihood of ``x`` with Adam.
 
@@ -298,8 +311,17 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
     is measured every ``eval_every`` steps (default: once per epoch); the parameters with the
     lowest one are restored at the end, and with ``patience`` training stops once that many
     evaluations in a row failed to improve on the best. Returns a ``History``.
+
+    Regularisation: ``weight_decay`` (see ``Adam``); ``augment(batch, rng) -> batch`` transforms
+    each training mini-batch before its gradient, e.g. fresh dequantisation noise every epoch.
+    ``keep_memory`` asks the C allocator to keep freed activation memory for reuse
+    (``nflib.mlp.keep_freed_memory``; it affects the whole process).
     """
     x, x_val = _split_data(flow, x, x_val, val_fraction, rng)
+    if augment is not None and not callable(augment):
+        raise ValueError("augment must be a callable augment(batch, rng) -> batch")
+    if keep_memory:
+        keep_freed_memory()
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     steps_per_epoch = -(-x.shape[0] // int(batch_size))
@@ -309,7 +331,7 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
         epoch_steps = int(n_epochs) * steps_per_epoch
         n_steps = epoch_steps if n_steps is None else min(n_steps, epoch_steps)
     eval_every = steps_per_epoch if eval_every is None else int(eval_every)
-    opt = Adam(flow.parameters(), lr=lr)
+    opt = Adam(flow.parameters(), lr=lr, weight_decay=weight_decay)
     budget = _Budget(n_steps, time_limit, clock)
     history = History()
     validation = _Validation(flow, x_val, patience, history)
@@ -320,7 +342,10 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
         order = rng.permutation(x.shape[0])
         for s in range(0, x.shape[0], int(batch_size)):
             opt.lr = _lr_at(lr, schedule, budget.fraction(step), warmup)
-            loss, grads = nll_and_grad(flow, x[order[s:s + int(batch_size)]])
+            batch = x[order[s:s + int(batch_size)]]
+            if augment is not None:
+                batch = as_batch(augment(batch, rng), flow.dim, "augment(batch, rng)")
+            loss, grads = nll_and_grad(flow, batch)
             _optimiser_step(opt, loss, grads, step, clip_norm)
             history.loss.append(loss)
             step += 1

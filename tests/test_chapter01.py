@@ -159,7 +159,7 @@ def test_template_sections_in_order():
     interactive = next(i for i, h in enumerate(headings) if h.startswith("Interactive figure"))
     assert positions[1] < interactive < positions[2]
     assert "{bibliography}" not in text
-    assert 'show_quiz("quizzes/01_change_of_variables.json")' in text
+    assert 'show_quiz("01_change_of_variables")' in text
 
 
 def test_page_outputs_stay_small(nb):

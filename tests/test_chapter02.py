@@ -1,6 +1,6 @@
 """Chapter 2 (normalizing flows): every glued number against an independent computation, the
 claims the chapter makes (depth lowers the KL, dense determinants grow much faster than
-triangular ones), and the fixed examples of ``nflib.demos`` the chapter builds on.
+triangular ones), and the fixed examples of ``nflib.course.demos`` the chapter builds on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from scipy import optimize, stats
 
 import nflib as nf
-from nflib import demos
+from nflib.course import demos
 from notebooks import ROOT
 
 CHAPTER = "chapters/02_normalizing_flows.md"
@@ -177,12 +177,12 @@ def test_template_sections_in_order():
     positions = [next(i for i, h in enumerate(headings) if h.startswith(r)) for r in required]
     assert positions == sorted(positions), headings
     assert "{bibliography}" not in text
-    assert 'show_quiz("quizzes/02_normalizing_flows.json")' in text
+    assert 'show_quiz("02_normalizing_flows")' in text
     header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
     assert "remove-output" in header
 
 
-# ---- nflib.demos -------------------------------------------------------------------------------
+# ---- nflib.course.demos -------------------------------------------------------------------------------
 
 def test_coupling2d_forward_inverse_and_log_det():
     rng = np.random.default_rng(0)
@@ -227,16 +227,3 @@ def test_planar_layer_uses_the_given_u_hat():
         demos.planar_layer([0.0, 0.0], [1.0, 0.0])
     with pytest.raises(ValueError, match="same shape"):
         demos.planar_layer([1.0, 2.0], [1.0, 0.0, 0.0])
-
-
-def test_ring_target_and_gradient():
-    x = np.random.default_rng(2).standard_normal((30, 2)) * 2
-    log_p = demos.ring_log_density(x)
-    np.testing.assert_allclose(log_p, -0.5 * ((np.linalg.norm(x, axis=1) - 2.0) / 0.4) ** 2)
-    eps = 1e-6
-    numerical = np.stack([(demos.ring_log_density(x + eps * e) - demos.ring_log_density(x - eps * e))
-                          / (2 * eps) for e in np.eye(2)], axis=1)
-    np.testing.assert_allclose(demos.ring_grad_log_density(x), numerical, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(demos.ring_grad_log_density(np.zeros((1, 2))), [[0.0, 0.0]])
-    with pytest.raises(ValueError, match="positive"):
-        demos.ring_log_density(x, width=0.0)

@@ -3,7 +3,7 @@ independent computation, and every claim the page makes.
 
 Independent here means: the objective, its one-sample derivatives, the Adam and gradient-ascent
 loops and the worked example are written out again in this file from the formulas; the optimum
-is found by scipy on that transcription. nflib.newton's derivatives are checked against central
+is found by scipy on that transcription. nflib.course.newton's derivatives are checked against central
 differences in tests/test_newton.py, so loops below may use them.
 """
 
@@ -19,10 +19,10 @@ from scipy.optimize import minimize
 
 from notebooks import ROOT, read_notebook
 
-from nflib import newton as nt
+from nflib.course import newton as nt
 
 CHAPTER = "chapters/06_newton_fitting.md"
-QUIZ = ROOT / "chapters" / "quizzes" / "06_newton_fitting.json"
+QUIZ = ROOT / "nflib" / "course" / "quizzes" / "06_newton_fitting.json"
 K = 0.1
 TOL = 1e-8
 
@@ -386,12 +386,12 @@ def test_interactive_figure(nb):
 
 
 def test_quiz(nb, source):
-    from nflib.quiz import load_quiz
+    from nflib.course.quiz import load_quiz
 
     questions = load_quiz(QUIZ)
     assert len(questions) >= 5
     assert all(q["id"].startswith("06-") for q in questions)
-    assert 'show_quiz("quizzes/06_newton_fitting.json")' in source
+    assert 'show_quiz("06_newton_fitting")' in source
     assert any("jq-" in h or "quiz" in h.lower() for h in nb.html_outputs())
     numeric = [q for q in questions if q["type"] == "numeric"]
     assert numeric

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 import nflib as nf
-from nflib import exercises as ex
-from nflib import newton as nt
+from nflib.course.exercises import ch01, ch02, ch06
+from nflib.course import newton as nt
 from nflib.checks import numerical_jacobian
 from notebooks import ROOT, execute_notebook
 
@@ -187,18 +187,18 @@ def _newton_step(theta, g, h, sign=-1.0):
 
 
 RIGHT = {
-    "density_exp": (ex.check_density_exp, _density),
-    "log_prob_linear": (ex.check_log_prob_linear, _log_prob_linear),
-    "sample_exponential": (ex.check_sample_exponential, _sample_exponential),
-    "log_abs_det_composition": (ex.check_log_abs_det_composition, _composition),
-    "planar_log_det": (ex.check_planar_log_det, _planar),
-    "coupling_inverse": (ex.check_coupling_inverse, _coupling_inverse),
-    "flow_log_prob": (ex.check_flow_log_prob, _flow_log_prob),
-    "numerical_log_det": (ex.check_numerical_log_det, _numerical_log_det),
-    "objective": (ex.check_objective, nt.objective),
-    "gradient": (ex.check_gradient, nt.gradient),
-    "hessian": (ex.check_hessian, nt.hessian),
-    "newton_step": (ex.check_newton_step, _newton_step),
+    "density_exp": (ch01.check_density_exp, _density),
+    "log_prob_linear": (ch01.check_log_prob_linear, _log_prob_linear),
+    "sample_exponential": (ch01.check_sample_exponential, _sample_exponential),
+    "log_abs_det_composition": (ch01.check_log_abs_det_composition, _composition),
+    "planar_log_det": (ch02.check_planar_log_det, _planar),
+    "coupling_inverse": (ch02.check_coupling_inverse, _coupling_inverse),
+    "flow_log_prob": (ch02.check_flow_log_prob, _flow_log_prob),
+    "numerical_log_det": (ch02.check_numerical_log_det, _numerical_log_det),
+    "objective": (ch06.check_objective, nt.objective),
+    "gradient": (ch06.check_gradient, nt.gradient),
+    "hessian": (ch06.check_hessian, nt.hessian),
+    "newton_step": (ch06.check_newton_step, _newton_step),
 }
 
 # (check, wrong answer, the property that must fail, a phrase the feedback must contain)

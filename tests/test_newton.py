@@ -1,4 +1,4 @@
-"""Unit tests of nflib.newton: the coupling layer, the banana, the objective's derivatives,
+"""Unit tests of nflib.course.newton: the coupling layer, the banana, the objective's derivatives,
 Gauss-Hermite nodes and the optimisers.
 
 Derivatives are compared with central differences written here (independent of nflib.checks);
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nflib import newton as nt
+from nflib.course import newton as nt
 
 K = 0.1
 

@@ -1,7 +1,7 @@
 """Every quiz is valid data, every choice explains itself, and every number in it is recomputed.
 
-Quiz files are ``chapters/quizzes/<chapter-stem>.json`` (format: ``nflib/quiz.py``); the
-recomputations live in ``tests/quiz_answers.py``.
+Quiz files are ``nflib/course/quizzes/<chapter-stem>.json`` (format: ``nflib/course/quiz.py``); the
+recomputations live in ``tests/quiz_answers/chNN.py``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from nflib import quiz
+from nflib.course import quiz
 from notebooks import ROOT
 from quiz_answers import ANSWERS
 
-QUIZ_DIR = ROOT / "chapters" / "quizzes"
+QUIZ_DIR = quiz.QUIZ_DIR
 SCHEMA = json.loads((QUIZ_DIR / "schema.json").read_text())
 QUIZ_FILES = sorted(p for p in QUIZ_DIR.glob("*.json") if p.name != "schema.json")
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
@@ -58,7 +58,7 @@ def test_quiz_file_passes_every_rule(path):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=_ids(CHAPTERS))
 def test_every_chapter_shows_its_own_quiz(chapter):
     text = chapter.read_text(encoding="utf-8")
-    expected = f'show_quiz("quizzes/{chapter.stem}.json")'
+    expected = f'show_quiz("{chapter.stem}")'
     assert expected in text, f"{chapter.name} should display its quiz with {expected}"
     assert (QUIZ_DIR / f"{chapter.stem}.json").exists(), f"no quiz file for {chapter.name}"
 
@@ -170,7 +170,7 @@ def test_every_registered_recomputation_belongs_to_a_question():
     assert not orphans, f"tests/quiz_answers.py has entries for no question: {orphans}"
 
 
-# ---- nflib.quiz itself -------------------------------------------------------------------------
+# ---- nflib.course.quiz itself -------------------------------------------------------------------------
 
 def _good_quiz():
     return [
@@ -274,7 +274,7 @@ def test_display_embeds_the_questions_without_ids_or_network():
 
 
 def test_nflib_imports_without_jupyterquiz_or_ipython():
-    code = ("import sys, nflib, nflib.quiz; "
+    code = ("import sys, nflib, nflib.course.quiz; "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('jupyterquiz', 'IPython', 'jsonschema')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -332,7 +332,7 @@ def test_python_grader_matches_jupyterquiz_javascript(tmp_path):
     ours = [quiz.grade_numeric(c["question"], c["submission"])[0] for c in cases]
     mismatches = [(c["question"].get("id"), c["submission"], p, o)
                   for c, p, o in zip(cases, page, ours) if p != o]
-    assert not mismatches, f"(id, typed, page says correct, nflib.quiz says correct): {mismatches}"
+    assert not mismatches, f"(id, typed, page says correct, nflib.course.quiz says correct): {mismatches}"
 
 
 # ---- the built page ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from browsing import ROOT
 # --------------------------------------------------------------------------- quiz data
 
 def quiz_files() -> list:
-    return sorted(p for p in ROOT.glob("chapters/quizzes/*.json") if p.name != "schema.json")
+    return sorted(p for p in ROOT.glob("nflib/course/quizzes/*.json") if p.name != "schema.json")
 
 
 def load_questions() -> list[dict]:

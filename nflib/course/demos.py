@@ -1,4 +1,4 @@
-"""Fixed examples of chapters 1 and 2, shared by the chapters, their exercises and the tests.
+"""Fixed examples of chapters 1 and 2 (the ring target is ``nflib.targets.ring_log_prob``), shared by the chapters, their exercises and the tests.
 
 * ``Coupling2D(s, t)``: the first coupling layer, in two dimensions, with fixed functions
   ``s`` and ``t`` of the first coordinate (no parameters)::
@@ -8,9 +8,6 @@
 
   The Jacobian [[1, 0], [dx2/dz1, exp(s(z1))]] is lower triangular, so its determinant is the
   product of the diagonal, exp(s(z1)), whatever dx2/dz1 is.
-
-* ``ring_log_density(x)`` and ``ring_grad_log_density(x)``: an unnormalised ring,
-  log p~(x) = -1/2 ((||x|| - r) / w)^2, with gradient -(||x|| - r) / w^2 * x / ||x||.
 
 * ``planar_layer(w, u_hat, b)``: an ``nflib.Planar`` layer whose constrained vector equals
   ``u_hat`` (which needs w^T u_hat > -1). ``Planar`` stores an unconstrained ``u`` and uses
@@ -23,10 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, as_batch, check_finite
-from .planar import Planar
+from ..core import Bijection
+from ..planar import Planar
+from ..validation import check_finite
 
-__all__ = ["Coupling2D", "ring_log_density", "ring_grad_log_density", "planar_layer"]
+__all__ = ["Coupling2D", "planar_layer"]
 
 
 class Coupling2D(Bijection):
@@ -54,13 +52,11 @@ class Coupling2D(Bijection):
         return s, t
 
     def forward_cached(self, z):
-        z = as_batch(z, 2, "z")
         s, t = self._s_t(z[:, 0])
         x = np.column_stack([z[:, 0], z[:, 1] * np.exp(s) + t])
         return x, s.copy(), None
 
     def inverse_cached(self, x):
-        x = as_batch(x, 2, "x")
         s, t = self._s_t(x[:, 0])
         z = np.column_stack([x[:, 0], (x[:, 1] - t) * np.exp(-s)])
         return z, -s, None
@@ -68,32 +64,6 @@ class Coupling2D(Bijection):
     def __repr__(self):
         name = lambda f: getattr(f, "__name__", repr(f))  # noqa: E731
         return f"Coupling2D(s={name(self.s)}, t={name(self.t)})"
-
-
-def _check_ring(radius, width):
-    if not (np.isfinite(radius) and radius > 0 and np.isfinite(width) and width > 0):
-        raise ValueError(f"radius and width must be positive numbers; got {radius!r}, {width!r}")
-
-
-def ring_log_density(x, radius: float = 2.0, width: float = 0.4):
-    """Unnormalised log-density of a ring: -1/2 ((||x|| - radius) / width)^2, shape (n,)."""
-    _check_ring(radius, width)
-    x = as_batch(x, 2, "x")
-    r = np.hypot(x[:, 0], x[:, 1])
-    return -0.5 * ((r - radius) / width) ** 2
-
-
-def ring_grad_log_density(x, radius: float = 2.0, width: float = 0.4):
-    """Gradient of ``ring_log_density``: -(||x|| - radius) / width^2 * x / ||x||, shape (n, 2).
-
-    At the origin, where ||x|| has no gradient, the direction x / ||x|| is taken as 0.
-    """
-    _check_ring(radius, width)
-    x = as_batch(x, 2, "x")
-    r = np.hypot(x[:, 0], x[:, 1])
-    safe = np.where(r > 0, r, 1.0)
-    factor = np.where(r > 0, -(r - radius) / (width ** 2 * safe), 0.0)
-    return factor[:, None] * x
 
 
 def planar_layer(w, u_hat, b: float = 0.0) -> Planar:

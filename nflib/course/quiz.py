@@ -2,14 +2,14 @@
 
 Format (for chapter authors)
 ----------------------------
-A chapter's quiz lives in ``chapters/quizzes/<chapter-stem>.json`` and is shown from the chapter
-(working directory ``chapters/``) by a code cell tagged ``remove-input``::
+A chapter's quiz lives in ``nflib/course/quizzes/<chapter-stem>.json`` (it ships with the
+package) and is shown from the chapter by a code cell tagged ``remove-input``::
 
-    from nflib.quiz import show_quiz
-    show_quiz("quizzes/01_change_of_variables.json")
+    from nflib.course.quiz import show_quiz
+    show_quiz("01_change_of_variables")
 
 The file is a JSON list of questions in jupyterquiz's format plus a stable ``"id"``. The schema
-is ``chapters/quizzes/schema.json``. Three kinds of question::
+is ``nflib/course/quizzes/schema.json``. Three kinds of question::
 
     {"id": "01-jacobian-sign", "type": "multiple_choice",          # exactly one correct choice
      "question": "For $x = f(z)$, what is $\\log p_X(x)$?",
@@ -320,7 +320,7 @@ def quiz_html_and_js(questions: list, name: str = "quiz", shuffle_answers: bool 
     html += "</div>" + build_styles(div_id, _COLORS).replace("</style>", _CARD_CSS % div_id)
     script = build_script(prefix, static, url, div_id, True)
     if script.count(_CDN_LINE) != 2:
-        raise RuntimeError("jupyterquiz's MathJax fallback changed; update nflib.quiz")
+        raise RuntimeError("jupyterquiz's MathJax fallback changed; update nflib.course.quiz")
     script = script.replace(_CDN_LINE, "return;")
     return html, _WRAPPER % (div_id, script)
 
@@ -347,11 +347,27 @@ _COLORS = {
 }
 
 
-def show_quiz(path, shuffle_answers: bool = True) -> None:
-    """Load, validate and display the quiz in ``path`` (relative to the chapter's folder)."""
+#: the folder inside the package that holds every chapter's quiz and the schema
+QUIZ_DIR = Path(__file__).with_name("quizzes")
+
+
+def quiz_path(stem: str) -> Path:
+    """The quiz file of a chapter, ``nflib/course/quizzes/<stem>.json``, shipped in the package."""
+    path = QUIZ_DIR / f"{stem}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in QUIZ_DIR.glob("*.json") if p.stem != "schema")
+        raise ValueError(f"no quiz named {stem!r}; the quizzes are {known}")
+    return path
+
+
+def show_quiz(stem: str, shuffle_answers: bool = True) -> None:
+    """Load, validate and display the quiz of chapter ``stem`` (e.g. ``"01_change_of_variables"``).
+
+    The quiz data ships inside the package, so a downloaded notebook shows its quiz from any folder.
+    """
     from IPython.display import HTML, Javascript, display
 
-    questions = load_quiz(path)
-    html, js = quiz_html_and_js(questions, Path(path).stem, shuffle_answers)
+    questions = load_quiz(quiz_path(stem))
+    html, js = quiz_html_and_js(questions, stem, shuffle_answers)
     display(HTML(html))
     display(Javascript(js))

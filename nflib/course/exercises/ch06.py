@@ -1,12 +1,12 @@
 """Checks for the exercises of chapter 6 (fitting a coupling layer by Newton's method).
 
-The model and objective are those of :mod:`nflib.newton`: theta = (a, b, c, d, e),
+The model and objective are those of :mod:`nflib.course.newton`: theta = (a, b, c, d, e),
 
     x1 = z1,  x2 = z2 exp(a z1 + b) + c z1 + d + e z1^2,  log|det df/dz| = a z1 + b,
     J(theta) = mean_i [ log p~(x_i) + a z1_i + b ],   log p~(x) = -1/2 (x1^2 + (x2 + 0.1 x1^2)^2),
 
 and the learner's ``objective``, ``gradient`` and ``hessian`` are compared with
-``nflib.newton``'s. ``newton_step(theta, grad, hess)`` must return theta - H^{-1} g.
+``nflib.course.newton``'s. ``newton_step(theta, grad, hess)`` must return theta - H^{-1} g.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _thetas():
 
 
 def check_objective(objective):
-    """A float, equal to nflib.newton.objective at several theta (log-det term and its sign)."""
+    """A float, equal to nflib.course.newton.objective at several theta (log-det term and its sign)."""
     z = base_points()
 
     def scalar(call):
@@ -61,7 +61,7 @@ def check_objective(objective):
 
 
 def check_gradient(gradient):
-    """Shape (5,) and agreement with nflib.newton.gradient, naming the first wrong component."""
+    """Shape (5,) and agreement with nflib.course.newton.gradient, naming the first wrong component."""
     z = base_points()
 
     def shape(call):
@@ -87,7 +87,7 @@ def check_gradient(gradient):
 
 
 def check_hessian(hessian):
-    """Shape (5, 5), symmetry, and agreement with nflib.newton.hessian."""
+    """Shape (5, 5), symmetry, and agreement with nflib.course.newton.hessian."""
     z = base_points()
 
     def shape(call):

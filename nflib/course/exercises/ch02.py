@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Compose
-from ..coupling import AdditiveCoupling, AffineCoupling
-from ..affine import Affine
-from ..distributions import StandardNormal
-from ..flow import Flow
+from nflib.core import Compose
+from nflib.coupling import AdditiveCoupling, AffineCoupling
+from nflib.affine import Affine
+from nflib.distributions import StandardNormal
+from nflib.flow import Flow
 from ._feedback import close, expect_shape, fail, first_mismatch, run_checks
 
 __all__ = ["check_planar_log_det", "check_coupling_inverse", "check_flow_log_prob",
