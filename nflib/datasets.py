@@ -28,6 +28,7 @@ from functools import cached_property
 import numpy as np
 from scipy.special import i0e, logsumexp
 
+from .quadrature import gauss_hermite
 from .validation import as_batch
 
 __all__ = ["TwoMoons", "EightGaussians", "Checkerboard", "Rings", "TOYS", "toy",
@@ -99,14 +100,6 @@ def _log_arc_density(x, center, radius, sigma, t0, length):
         out[sl] = log_arc_integral(kappa[sl], t0 - phi[sl], length)
     return (out - (rho - radius) ** 2 / (2 * sigma ** 2)
             - np.log(2 * np.pi * sigma ** 2 * length))
-
-
-def _gauss_hermite_2d(n: int):
-    """Nodes (m, 2) and weights (m,) for E[g(e)], e ~ N(0, I_2) (tensor Gauss-Hermite)."""
-    t, w = np.polynomial.hermite_e.hermegauss(n)
-    w = w / w.sum()
-    e = np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2)
-    return e, np.outer(w, w).reshape(-1)
 
 
 def _composite_gl(lo: float, hi: float, panels: int, order: int = 8):
@@ -197,7 +190,7 @@ class TwoMoons(_Toy):
         # H = -E_{moon, t, e}[log p(curve(t) + noise e)]: Gauss-Legendre in t, Gauss-Hermite in e
         # (accurate to about 1e-6 nats: more nodes change the result by less than that)
         t, wt = _composite_gl(0.0, np.pi, 16)
-        e, we = _gauss_hermite_2d(32)
+        e, we = gauss_hermite(32, 2)
         total = 0.0
         for moon in (0, 1):
             pts = self._curve(moon, self.starts[moon] + t)[:, None, :] + self.noise * e[None]
@@ -232,7 +225,7 @@ class EightGaussians(_Toy):
 
     @cached_property
     def _entropy(self):
-        e, we = _gauss_hermite_2d(40)
+        e, we = gauss_hermite(40, 2)
         logp = self._log_prob((self.means[:, None, :] + self.sigma * e[None]).reshape(-1, 2))
         return float(-(logp.reshape(8, -1) @ we).mean())
 
