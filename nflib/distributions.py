@@ -7,31 +7,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import as_batch
+from .validation import LOG_2PI, as_batch, positive_int, sample_count
 
 __all__ = ["StandardNormal", "Uniform"]
-
-_LOG_2PI = np.log(2.0 * np.pi)
 
 
 class StandardNormal:
     """N(0, I_d): log p(z) = -1/2 ||z||^2 - d/2 log(2 pi)."""
 
     def __init__(self, d: int):
-        if int(d) != d or d < 1:
-            raise ValueError(f"dimension d must be a positive integer; got {d!r}")
-        self.dim = int(d)
+        self.dim = positive_int(d, "dimension d")
 
     def log_prob(self, z):
         z = as_batch(z, self.dim, "z")
-        return -0.5 * np.einsum("ij,ij->i", z, z) - 0.5 * self.dim * _LOG_2PI
+        return -0.5 * np.einsum("ij,ij->i", z, z) - 0.5 * self.dim * LOG_2PI
 
     def grad_log_prob(self, z):
         """d log p / dz = -z."""
         return -as_batch(z, self.dim, "z")
 
     def sample(self, n: int, rng: np.random.Generator):
-        return rng.standard_normal((int(n), self.dim))
+        return rng.standard_normal((sample_count(n), self.dim))
 
     def __repr__(self):
         return f"StandardNormal({self.dim})"
@@ -41,8 +37,7 @@ class Uniform:
     """Uniform on the box [low, high]^d: log p(z) = -d log(high - low) inside, -inf outside."""
 
     def __init__(self, d: int, low: float = 0.0, high: float = 1.0):
-        if int(d) != d or d < 1:
-            raise ValueError(f"dimension d must be a positive integer; got {d!r}")
+        positive_int(d, "dimension d")
         if not high > low:
             raise ValueError(f"need high > low; got low={low}, high={high}")
         self.dim, self.low, self.high = int(d), float(low), float(high)
@@ -57,7 +52,7 @@ class Uniform:
         return np.zeros_like(as_batch(z, self.dim, "z"))
 
     def sample(self, n: int, rng: np.random.Generator):
-        return rng.uniform(self.low, self.high, size=(int(n), self.dim))
+        return rng.uniform(self.low, self.high, size=(sample_count(n), self.dim))
 
     def __repr__(self):
         return f"Uniform({self.dim}, low={self.low}, high={self.high})"

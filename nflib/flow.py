@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Bijection
-from .validation import as_batch
+from .validation import as_batch, check_finite, nonempty, sample_count
 
 __all__ = ["Flow", "nll_and_grad", "reverse_kl_and_grad"]
 
@@ -33,19 +33,24 @@ class Flow:
 
     def log_prob(self, x):
         """log p_X(x) = log p_Z(f^{-1}(x)) + log|det df^{-1}/dx|, shape (n,)."""
-        x = as_batch(x, self.dim, "x")
-        z, log_det = self.bijection.inverse(x)
+        z, log_det, _ = self.bijection.inverse_cached(self.check_data(x))
         return self.base.log_prob(z) + log_det
 
+    def check_data(self, x) -> np.ndarray:
+        """Validate data once, at the edge: a real, finite ``(n, dim)`` batch (``n = 0`` allowed)."""
+        if self.bijection.dim is None:
+            x = as_batch(x, self.dim, "x")
+        return self.bijection.check_x(x)
+
     def sample(self, n: int, rng: np.random.Generator):
-        """Draw n samples x = f(z), z ~ p_Z."""
-        x, _ = self.bijection.forward(self.base.sample(n, rng))
+        """Draw n samples x = f(z), z ~ p_Z (n a whole number >= 0)."""
+        x, _, _ = self.bijection.forward_cached(self.base.sample(n, _check_rng(rng)))
         return x
 
     def sample_and_log_prob(self, n: int, rng: np.random.Generator):
         """Samples and their log-density in one forward pass: log q(x) = log p_Z(z) - log|det df/dz|."""
-        z = self.base.sample(n, rng)
-        x, log_det = self.bijection.forward(z)
+        z = self.base.sample(n, _check_rng(rng))
+        x, log_det, _ = self.bijection.forward_cached(z)
         return x, self.base.log_prob(z) - log_det
 
     def parameters(self):
@@ -63,7 +68,7 @@ def nll_and_grad(flow: Flow, x):
     dL/dz_i = -1/n grad log p_Z(z_i),  dL/dlog_det_i = -1/n; then backpropagate through the
     inverse pass. Returns ``(loss, grads)`` with ``grads`` keyed like ``flow.parameters()``.
     """
-    x = as_batch(x, flow.dim, "x")
+    x = nonempty(flow.check_data(x), "x")
     n = x.shape[0]
     z, log_det, cache = flow.bijection.inverse_cached(x)
     loss = -np.mean(flow.base.log_prob(z) + log_det)
@@ -81,10 +86,34 @@ def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np
     dL/dlog_det_i = -1/n; backpropagate through the forward pass.
     ``log_target(x) -> (n,)`` and ``grad_log_target(x) -> (n, d)``.
     """
-    z = flow.base.sample(n, rng)
+    if sample_count(n) == 0:
+        raise ValueError("n must be at least 1: the loss is a mean over n base samples")
+    z = flow.base.sample(n, _check_rng(rng))
     x, log_det, cache = flow.bijection.forward_cached(z)
-    loss = np.mean(flow.base.log_prob(z) - log_det - log_target(x))
-    grad_x = -np.asarray(grad_log_target(x), dtype=np.float64) / n
+    log_p = _target_values(log_target(x), (x.shape[0],), "log_target(x)")
+    grad_x = _target_values(grad_log_target(x), x.shape, "grad_log_target(x)")
+    loss = np.mean(flow.base.log_prob(z) - log_det - log_p)
+    grad_x = -grad_x / n
     grad_log_det = np.full(n, -1.0 / n)
     _, grads = flow.bijection.forward_backward(cache, grad_x, grad_log_det)
     return float(loss), grads
+
+
+def _check_rng(rng) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0); "
+                         f"got {type(rng).__name__}")
+    return rng
+
+
+def _target_values(values, shape, name: str) -> np.ndarray:
+    """What a target function returned, checked: the expected shape (no silent broadcasting of
+    an (n, 1) column against (n,)), real and finite at the flow's samples."""
+    values = np.asarray(values)
+    if np.iscomplexobj(values) or values.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must return real numbers; got dtype {values.dtype}")
+    if values.shape != shape:
+        raise ValueError(f"{name} must return an array of shape {shape}; got {values.shape}")
+    values = values.astype(np.float64, copy=False)
+    check_finite(values, name + " at the flow's samples")
+    return values

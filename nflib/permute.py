@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Bijection
+from .validation import positive_int
 
 __all__ = ["Permute", "Reverse"]
 
@@ -52,9 +53,7 @@ class Reverse(Permute):
     """``Reverse(d)``: ``x_j = z_{d-1-j}``, the permutation that reverses the order."""
 
     def __init__(self, d: int):
-        if int(d) != d or d < 1:
-            raise ValueError(f"dimension d must be a positive integer; got {d!r}")
-        super().__init__(np.arange(int(d))[::-1])
+        super().__init__(np.arange(positive_int(d, "dimension d"))[::-1])
 
     def __repr__(self):
         return f"Reverse({self.dim})"

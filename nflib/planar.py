@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Bijection
-from .validation import check_finite
+from .validation import check_finite, positive_int
 
 __all__ = ["Planar"]
 
@@ -65,9 +65,7 @@ class Planar(Bijection):
     """
 
     def __init__(self, d: int, *, rng: np.random.Generator):
-        if int(d) != d or d < 1:
-            raise ValueError(f"dimension d must be a positive integer; got {d!r}")
-        self.dim = int(d)
+        self.dim = positive_int(d, "dimension d")
         self.w = rng.standard_normal(self.dim) / np.sqrt(self.dim)
         self.u = rng.standard_normal(self.dim) / np.sqrt(self.dim)
         self.b = np.zeros(1)

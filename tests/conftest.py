@@ -1,11 +1,17 @@
-"""Shared fixtures: the strictly built book (built once per session)."""
+"""Shared fixtures: the strictly built book, built once per session in the background.
+
+As soon as the tests are collected, the book is built in a subprocess (``nflib.course.book``:
+warnings are errors, every notebook executed afresh, two Sphinx processes reading and executing
+pages in parallel) while the tests that do not need it run; those that do run last and wait for
+it. Chapter tests read each notebook as the build executed it (``nb``, ``glued``), so every
+notebook is executed once per run. Set BOOK_HTML=path/to/_build/html to test an existing build.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,51 +21,60 @@ import pytest
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+from nflib.course import book  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
+BOOK_FIXTURE = "built_book"
+_BUILD: dict = {}
 
 
-@dataclass
-class BuiltBook:
-    html: Path          # the folder holding index.html
-    log: str            # everything the build printed ("" when an existing build was reused)
-    returncode: int
-    seconds: float
+def _needs_book(item) -> bool:
+    return BOOK_FIXTURE in getattr(item, "fixturenames", ())
 
 
-def build_book(output: Path) -> BuiltBook:
-    """Strict build with every notebook executed afresh: an empty output folder has no
-    execution cache, so edits to nflib are really executed. Warnings are errors."""
-    import time
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the built book run last, so the others run while it builds."""
+    items.sort(key=_needs_book)
 
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
-         "--path-output", str(output),
-         "-W", "-n", "--keep-going"],
-        cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    return BuiltBook(html=output / "_build" / "html", log=proc.stdout + proc.stderr,
-                     returncode=proc.returncode, seconds=seconds)
+
+def pytest_collection_finish(session):
+    """Start the build as soon as it is known that some selected test needs it."""
+    if os.environ.get("BOOK_HTML") or session.config.option.collectonly:
+        return
+    if any(_needs_book(item) for item in session.items):
+        output = Path(tempfile.mkdtemp(prefix="nflib-book-"))
+        executor = ThreadPoolExecutor(max_workers=1)
+        _BUILD["future"] = executor.submit(book.build, ROOT, output, jobs=2)
+        _BUILD["executor"] = executor
+
+
+def pytest_sessionfinish(session, exitstatus):
+    executor = _BUILD.pop("executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> BuiltBook:
+def built_book() -> book.BuiltBook:
     """The built site. Set BOOK_HTML=path/to/_build/html to test an existing build instead."""
     existing = os.environ.get("BOOK_HTML")
     if existing:
         html = Path(existing).resolve()
         if not (html / "index.html").exists():
             pytest.fail(f"BOOK_HTML={existing} has no index.html")
-        return BuiltBook(html=html, log="", returncode=0, seconds=0.0)
-    return build_book(tmp_path_factory.mktemp("book"))
+        return book.BuiltBook(html=html, log="", returncode=0, seconds=0.0)
+    if "future" not in _BUILD:  # e.g. a test that asks for it indirectly
+        return book.build(ROOT, Path(tempfile.mkdtemp(prefix="nflib-book-")), jobs=2)
+    return _BUILD["future"].result()
 
 
 @pytest.fixture(scope="module")
-def nb(request):
-    """The executed notebook named by the test module's ``CHAPTER`` (run once per session)."""
-    from notebooks import execute_notebook
-
-    return execute_notebook(request.module.CHAPTER)
+def nb(request, built_book):
+    """The notebook named by the test module's ``CHAPTER``, as the strict build executed it."""
+    if built_book.returncode != 0:
+        pytest.fail(f"the book did not build, so {request.module.CHAPTER} was not executed:\n"
+                    f"{built_book.log[-4000:]}")
+    return book.executed(built_book, request.module.CHAPTER, ROOT)
 
 
 @pytest.fixture(scope="module")

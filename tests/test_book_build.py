@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from notebooks import toc_pages, ROOT
+from notebooks import ROOT, toc_pages
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,140 @@
+"""What every chapter in ``_toc.yml`` must be, checked the same way for all of them.
+
+Each chapter: executes top to bottom on a fresh kernel (in the strict build), glues every number
+its text shows (``{glue:text}`` and friends) under its own ``chN_`` prefix, follows the template's
+sections in order, shows its own quiz, cross-references its exercises, gives every figure a text
+alternative on the built page, and has a test module of its own that recomputes its numbers.
+How long each chapter takes to execute is printed by ``benchmarks/build_time.py`` and checked
+against its budget there (a timing assertion here would fail on a busy machine).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from nflib.course import book
+from nflib.course.quiz import QUIZ_DIR
+from notebooks import ROOT
+
+CHAPTERS = book.chapters(ROOT)
+IDS = [p.stem for p in CHAPTERS]
+
+#: the template's sections, in order (the start of each level-2 heading; worked examples may also
+#: be level-3 headings inside the content); the chapter's own content follows the objectives
+TEMPLATE = ["Learning objectives", "Worked example", "Interactive figure", "Pitfalls",
+            "Practice problems", "Quiz", "Key terms", "Summary", "References"]
+
+_GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([A-Za-z0-9_]+)")
+_GLUE_DIRECTIVE = re.compile(r"^```\{glue(?::\w+)?\}\s+([A-Za-z0-9_]+)", re.MULTILINE)
+
+
+def _text(chapter) -> str:
+    return chapter.read_text(encoding="utf-8")
+
+
+def _number(chapter) -> int:
+    return int(chapter.name[:2])
+
+
+def test_the_book_has_its_chapters():
+    assert len(CHAPTERS) >= 3, [p.name for p in CHAPTERS]
+    numbers = [_number(p) for p in CHAPTERS]
+    assert numbers == sorted(numbers), f"chapters out of order in _toc.yml: {numbers}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_follows_the_template_in_order(chapter):
+    found_headings = re.findall(r"^(##|###) (.+)$", _text(chapter), re.MULTILINE)
+    headings = [title for level, title in found_headings if level == "##"]
+    assert headings and headings[0].startswith("Learning objectives"), (
+        f"{chapter.name} must open with 'Learning objectives'; its sections are {headings}")
+    position = 0
+    for section in TEMPLATE:
+        # worked examples may be a section of their own or sit inside the content they apply
+        level = ("##", "###") if section == "Worked example" else ("##",)
+        found = [sum(lv == "##" for lv, _ in found_headings[:i + 1]) - 1
+                 for i, (lv, h) in enumerate(found_headings)
+                 if lv in level and h.lower().startswith(section.lower())]
+        assert found, f"{chapter.name} has no section '{section}...'; its sections are {headings}"
+        assert found[0] >= position, (
+            f"{chapter.name}: '{section}' comes before an earlier part of the template; "
+            f"its sections are {headings}")
+        position = found[0]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_shows_its_own_quiz(chapter):
+    assert f'show_quiz("{chapter.stem}")' in _text(chapter), (
+        f'{chapter.name} should show its quiz with show_quiz("{chapter.stem}")')
+    assert (QUIZ_DIR / f"{chapter.stem}.json").is_file(), f"no quiz data for {chapter.name}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_cross_references_its_exercises(chapter):
+    exercise = ROOT / "exercises" / chapter.name
+    assert exercise.is_file(), f"{chapter.name} has no exercise notebook exercises/{chapter.name}"
+    labels = set(re.findall(r"^```\{exercise-start\}.*?\n:label: (\S+)", exercise.read_text(),
+                            re.MULTILINE | re.DOTALL))
+    referenced = set(re.findall(r"\{ref\}`(?:[^`<]*<)?(ex-[\w-]+)>?`", _text(chapter)))
+    assert labels & referenced, (f"{chapter.name} references none of its exercises "
+                                 f"{sorted(labels)}")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_has_a_test_module_that_recomputes_its_numbers(chapter):
+    module = ROOT / "tests" / f"test_chapter{chapter.name[:2]}.py"
+    assert module.is_file(), f"no tests/{module.name} for {chapter.name}"
+    assert f'CHAPTER = "chapters/{chapter.name}"' in module.read_text(encoding="utf-8")
+
+
+# ---- the chapter as the build executed it ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def executed(built_book):
+    if built_book.returncode != 0:
+        pytest.fail(f"the book did not build:\n{built_book.log[-4000:]}")
+    return {p.stem: book.executed(built_book, p.relative_to(ROOT), ROOT) for p in CHAPTERS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_glued_reference_is_glued_under_the_chapter_prefix(chapter, executed):
+    text = _text(chapter)
+    used = set(_GLUE_ROLE.findall(text)) | set(_GLUE_DIRECTIVE.findall(text))
+    glued = set(executed[chapter.stem].glued)
+    assert used, f"{chapter.name} glues no computed value into its text"
+    assert not used - glued, f"{chapter.name} refers to values it never glued: {sorted(used - glued)}"
+    prefix = f"ch{_number(chapter)}_"
+    assert all(name.startswith(prefix) for name in glued), (
+        f"glue names in {chapter.name} must start with {prefix}: "
+        f"{sorted(n for n in glued if not n.startswith(prefix))}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_no_cell_printed_an_error(chapter, executed):
+    for index, cell in enumerate(executed[chapter.stem].cells):
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", f"{chapter.name}: cell {index} failed"
+            assert not (output.get("output_type") == "stream" and output.get("name") == "stderr"
+                        and output.get("text", "").strip()), (
+                f"{chapter.name}: cell {index} wrote to stderr: {output.get('text', '')[:300]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_image_on_the_built_page_has_a_text_alternative(chapter, built_book):
+    from bs4 import BeautifulSoup
+
+    page = built_book.html / "chapters" / f"{chapter.stem}.html"
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    article = soup.find("article") or soup
+    missing = []
+    for img in article.find_all("img"):
+        figure = img.find_parent("figure")
+        caption = figure.find("figcaption") if figure else None
+        if not (img.get("alt") or "").strip() and not (caption and caption.get_text(strip=True)):
+            missing.append(img.get("src", "")[:80])
+    assert not missing, f"{chapter.name}: images with neither alt text nor caption: {missing}"
