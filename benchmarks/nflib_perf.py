@@ -129,7 +129,7 @@ class BareRealNVP:
         n = x.shape[0]
         loss = -np.mean(-0.5 * np.einsum("ij,ij->i", z, z) - np.log(2 * np.pi) + log_det)
         g, g_ld, grads, ones = z / n, -1.0 / n, [], np.ones(n)
-        for (keep, move, wb0, w1, b1, w2, b2), (h0, h1, h2, th, inv, zm) in zip(
+        for (keep, move, wb0, w1, _, w2, _), (h0, h1, h2, th, inv, zm) in zip(
                 self.layers, reversed(tape)):
             g_move = g[:, move]
             g_x_move = g_move * inv

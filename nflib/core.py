@@ -20,8 +20,6 @@ parameter gradients with the same keys and shapes as ``parameters()``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .validation import as_batch
 
 __all__ = ["Bijection", "Compose", "Inverse", "prefixed"]
@@ -77,12 +75,12 @@ class Bijection:
         raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
 
     def forward_backward(self, cache, grad_x, grad_log_det):
-        """Given dL/dx ``(n, d)`` and dL/dlog_det ``(n,)``, return ``(dL/dz, {name: dL/dparam})``."""
+        """Given dL/dx ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dz, {name: dL/dparam})."""
         raise NotImplementedError(
             f"{type(self).__name__} has no gradient for its forward direction")
 
     def inverse_backward(self, cache, grad_z, grad_log_det):
-        """Given dL/dz ``(n, d)`` and dL/dlog_det ``(n,)``, return ``(dL/dx, {name: dL/dparam})``."""
+        """Given dL/dz ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dx, {name: dL/dparam})."""
         raise NotImplementedError(
             f"{type(self).__name__} has no gradient for its inverse direction")
 

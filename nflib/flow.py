@@ -25,8 +25,8 @@ class Flow:
 
     def __init__(self, base, bijection: Bijection):
         if bijection.dim is not None and bijection.dim != base.dim:
-            raise ValueError(
-                f"base has dimension {base.dim} but the bijection acts on dimension {bijection.dim}")
+            raise ValueError(f"base has dimension {base.dim} but the bijection acts on "
+                             f"dimension {bijection.dim}")
         self.base = base
         self.bijection = bijection
         self.dim = base.dim
@@ -37,7 +37,7 @@ class Flow:
         return self.base.log_prob(z) + log_det
 
     def check_data(self, x) -> np.ndarray:
-        """Validate data once, at the edge: a real, finite ``(n, dim)`` batch (``n = 0`` allowed)."""
+        """Validate data once, at the edge: a real, finite ``(n, dim)`` batch (n = 0 allowed)."""
         if self.bijection.dim is None:
             x = as_batch(x, self.dim, "x")
         return self.bijection.check_x(x)
@@ -48,7 +48,7 @@ class Flow:
         return x
 
     def sample_and_log_prob(self, n: int, rng: np.random.Generator):
-        """Samples and their log-density in one forward pass: log q(x) = log p_Z(z) - log|det df/dz|."""
+        """Samples and their log-density in one pass: log q(x) = log p_Z(z) - log|det df/dz|."""
         z = self.base.sample(n, _check_rng(rng))
         x, log_det, _ = self.bijection.forward_cached(z)
         return x, self.base.log_prob(z) - log_det

@@ -93,7 +93,7 @@ def sample_count(n, what: str = "n") -> int:
 
 
 def check_log_scale(v, name: str) -> None:
-    """A log-scale parameter must be finite and within +-MAX_LOG_SCALE (else exp under/overflows)."""
+    """A log-scale must be finite and within +-MAX_LOG_SCALE (else exp under- or overflows)."""
     check_finite(v, name)
     if np.any(np.abs(v) > MAX_LOG_SCALE):
         raise ValueError(f"{name} has entries beyond +-{MAX_LOG_SCALE:g}: the scale exp({name}) "

@@ -105,7 +105,8 @@ def test_every_glued_reference_is_glued_under_the_chapter_prefix(chapter, execut
     used = set(_GLUE_ROLE.findall(text)) | set(_GLUE_DIRECTIVE.findall(text))
     glued = set(executed[chapter.stem].glued)
     assert used, f"{chapter.name} glues no computed value into its text"
-    assert not used - glued, f"{chapter.name} refers to values it never glued: {sorted(used - glued)}"
+    assert not used - glued, (f"{chapter.name} refers to values it never glued: "
+                              f"{sorted(used - glued)}")
     prefix = f"ch{_number(chapter)}_"
     assert all(name.startswith(prefix) for name in glued), (
         f"glue names in {chapter.name} must start with {prefix}: "

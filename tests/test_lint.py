@@ -1,4 +1,5 @@
-"""The code passes the linter configured in pyproject.toml (ruff: pycodestyle, pyflakes, bugbear)."""
+"""The code passes the linter configured in pyproject.toml: ruff with pycodestyle, pyflakes and
+bugbear."""
 
 from __future__ import annotations
 
