@@ -32,8 +32,13 @@ def _needs_book(item) -> bool:
     return BOOK_FIXTURE in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Tests that need the built book run last, so the others run while it builds."""
+    """Every test that needs the built book is slow (marked here, before ``-m`` selects), and
+    runs last, so the others run while the book builds."""
+    for item in items:
+        if _needs_book(item):
+            item.add_marker(pytest.mark.slow)
     items.sort(key=_needs_book)
 
 
