@@ -8,6 +8,8 @@ The scale is parametrised by its logarithm, so it can never be zero or negative.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .core import Bijection
@@ -15,6 +17,13 @@ from .validation import check_finite, check_log_scale, positive_int
 
 __all__ = ["Affine"]
 
+
+
+class _AffineCache(NamedTuple):
+    """What a pass keeps for its backward pass: the base-side values and the factor applied."""
+
+    z: np.ndarray       # (n, d), the input of forward or the output of inverse
+    factor: np.ndarray  # (d,), exp(log_scale) forward, exp(-log_scale) inverse
 
 
 class Affine(Bijection):
@@ -52,14 +61,14 @@ class Affine(Bijection):
         scale = np.exp(self.log_scale)
         x = z * scale + self.shift
         log_det = np.full(z.shape[0], self.log_scale.sum())
-        return x, log_det, (z, scale)
+        return x, log_det, _AffineCache(z, scale)
 
     def inverse_cached(self, x):
         self._check_parameters()
         inv_scale = np.exp(-self.log_scale)
         z = (x - self.shift) * inv_scale
         log_det = np.full(x.shape[0], -self.log_scale.sum())
-        return z, log_det, (z, inv_scale)
+        return z, log_det, _AffineCache(z, inv_scale)
 
     def forward_backward(self, cache, grad_x, grad_log_det):
         z, scale = cache

@@ -27,6 +27,8 @@ z = x - u_hat tanh(alpha + b).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .core import Bijection
@@ -49,6 +51,20 @@ def _sech2(a):
     """sech^2(a) = 1 - tanh^2(a), accurate (and without overflow) for large |a|."""
     e = np.exp(-2.0 * np.abs(a))
     return 4.0 * e / (1.0 + e) ** 2
+
+
+class _PlanarCache(NamedTuple):
+    """What the forward pass keeps for the backward pass."""
+
+    z: np.ndarray          # inputs (n, d)
+    t: np.ndarray          # tanh(w^T z + b), (n,)
+    h: np.ndarray          # sech^2(w^T z + b) = 1 - t^2, (n,)
+    denom: np.ndarray      # 1 + m h = |det df/dz|, (n,)
+    u_hat: np.ndarray      # the constrained vector (d,)
+    m: float               # w^T u_hat
+    wu: float              # w^T u
+    w2: float              # ||w||^2
+    c: float               # (m - w^T u) / ||w||^2
 
 
 class Planar(Bijection):
@@ -94,7 +110,7 @@ class Planar(Bijection):
         h = _sech2(a)
         denom = t * t + sp * h  # = 1 + m h
         x = z + t[:, None] * u_hat
-        return x, np.log(denom), (z, t, h, denom, u_hat, m, wu, w2, c)
+        return x, np.log(denom), _PlanarCache(z, t, h, denom, u_hat, m, wu, w2, c)
 
     def inverse_cached(self, x):
         u_hat, m, sp, *_ = self._constrained()
@@ -104,7 +120,7 @@ class Planar(Bijection):
         z = x - t[:, None] * u_hat
         return z, -np.log(t * t + sp * _sech2(a)), None
 
-    def forward_backward(self, cache, grad_x, grad_log_det):
+    def forward_backward(self, cache: _PlanarCache, grad_x, grad_log_det):
         z, t, h, denom, u_hat, m, wu, w2, c = cache
         g_a = (grad_x @ u_hat) * h - 2.0 * t * h * m * grad_log_det / denom
         g_z = grad_x + g_a[:, None] * self.w
