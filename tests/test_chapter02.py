@@ -1,12 +1,15 @@
 """Chapter 2 (normalizing flows): every glued number against an independent computation, the
-claims the chapter makes (depth lowers the KL, dense determinants grow much faster than
-triangular ones), and the fixed examples of ``nflib.course.demos`` the chapter builds on.
+claims the chapter makes (over several initialisations depth lowers the median KL but not every
+run; a flow cannot empty the ring's centre; dense determinants grow much faster than triangular
+ones), the numbers its quiz feedback states, and the fixed examples of ``nflib.course.demos``.
+(Execution budget, glue references, template order, quiz and exercise references are checked for
+every chapter by tests/test_chapters.py.)
 """
 
 from __future__ import annotations
 
+import json
 import math
-import re
 
 import numpy as np
 import pytest
@@ -14,11 +17,13 @@ from scipy import optimize, stats
 
 import nflib as nf
 from nflib.course import demos
+from nflib.targets import ring_grad, ring_log_prob
+from nflib.train import fit_reverse_kl
 from notebooks import ROOT
 
 CHAPTER = "chapters/02_normalizing_flows.md"
-#: seconds the chapter may take to execute (issue: under 20 s on the 2-core machine)
-BUDGET = 20.0
+QUIZ = ROOT / "nflib" / "course" / "quizzes" / "02_normalizing_flows.json"
+DEPTHS = (2, 5, 10, 20)
 
 
 def central_difference_log_det(fn, z, eps=1e-6):
@@ -29,20 +34,6 @@ def central_difference_log_det(fn, z, eps=1e-6):
 
 
 # ---- the executed chapter ----------------------------------------------------------------------
-
-@pytest.mark.slow
-def test_executes_within_budget(nb):
-    assert nb.seconds < BUDGET, f"{CHAPTER} took {nb.seconds:.1f} s (budget {BUDGET} s)"
-
-
-@pytest.mark.slow
-def test_every_glue_reference_in_the_text_is_glued(glued):
-    text = (ROOT / CHAPTER).read_text()
-    used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", text))
-    assert used, "the chapter glues no numbers into its text"
-    assert not used - set(glued), f"referenced but never glued: {sorted(used - set(glued))}"
-    assert all(name.startswith("ch2_") for name in glued), sorted(glued)
-
 
 @pytest.mark.slow
 def test_composed_flow_checks(glued):
@@ -66,7 +57,8 @@ def test_dense_determinant_grows_much_faster_than_triangular(glued):
     i128 = dims.index(128)
     # O(d^3) predicts a factor 4096 from d = 128 to 2048; ask for far less, timings are noisy
     assert dense[-1] / dense[i128] > 30
-    assert dense[-1] / tri[-1] > 100
+    # the alt text says "more than ten thousand times" (it said "hundreds to thousands")
+    assert dense[-1] / tri[-1] > 1e4
     # the triangular log-det grows at most linearly: 1024x more numbers, far below 1024^3
     assert tri[-1] / tri[0] < 200
     assert glued["ch2_dense_2048_ms"] == pytest.approx(1e3 * dense[-1])
@@ -146,17 +138,104 @@ def test_practice_answers(glued):
     assert glued["ch2_practice_glow64"] == pytest.approx(64 * 64 * math.log(1.5), abs=1e-8)
 
 
-@pytest.mark.slow
-def test_depth_lowers_the_kl(glued):
-    # the ring's normaliser in closed form: 2 pi (w^2 e^{-R^2/2w^2} + R w sqrt(2 pi) Phi(R/w))
+def ring_log_z():
+    """log Z of the ring in closed form: 2 pi (w^2 e^{-R^2/2w^2} + R w sqrt(2 pi) Phi(R/w))."""
     R, w = 2.0, 0.4
-    log_z = math.log(2 * math.pi * (w ** 2 * math.exp(-R ** 2 / (2 * w ** 2))
-                                    + R * w * math.sqrt(2 * math.pi) * stats.norm.cdf(R / w)))
-    assert glued["ch2_log_Z"] == pytest.approx(log_z, abs=1e-8)
-    kls = [glued[f"ch2_kl_K{K}"] for K in (2, 5, 10, 20)]
-    assert all(kl > -0.02 for kl in kls), kls          # a KL is >= 0 up to Monte Carlo error
-    assert kls == sorted(kls, reverse=True) and len(set(kls)) == 4, kls
-    assert kls[0] - kls[-1] > 0.3, kls
+    return math.log(2 * math.pi * (w ** 2 * math.exp(-R ** 2 / (2 * w ** 2))
+                                   + R * w * math.sqrt(2 * math.pi) * stats.norm.cdf(R / w)))
+
+
+def kl_runs(glued):
+    runs = glued["ch2_kl_runs"]
+    return {K: np.array(runs[str(K)]) for K in DEPTHS}
+
+
+def refit(K, seed):
+    """The chapter's fit of K planar layers from one seed, repeated (the training is seeded)."""
+    rng = np.random.default_rng(seed)
+    flow = nf.Flow(nf.StandardNormal(2), nf.Compose([nf.Planar(2, rng=rng) for _ in range(K)]))
+    fit_reverse_kl(flow, ring_log_prob, ring_grad, rng=rng, n_steps=500, batch_size=128,
+                   lr=0.02, schedule="cosine")
+    return flow
+
+
+def median_seed(runs):
+    return int(np.argsort(runs)[len(runs) // 2])
+
+
+@pytest.mark.slow
+def test_depth_study_over_initialisations(glued):
+    """Median and spread over seeds, as the text states them."""
+    assert glued["ch2_log_Z"] == pytest.approx(ring_log_z(), abs=1e-8)
+    runs = kl_runs(glued)
+    n = glued["ch2_depth_seeds"]
+    assert n >= 7 and n % 2 == 1 and all(len(r) == n for r in runs.values())
+    assert all(np.all(r > -0.02) for r in runs.values())    # a KL, up to Monte Carlo error
+    for K in DEPTHS:
+        assert glued[f"ch2_kl_K{K}"] == pytest.approx(np.median(runs[K]), abs=1e-12)
+        assert glued[f"ch2_kl_K{K}_min"] == pytest.approx(runs[K].min(), abs=1e-12)
+        assert glued[f"ch2_kl_K{K}_max"] == pytest.approx(runs[K].max(), abs=1e-12)
+    # the claim: the median falls with depth, by a clear margin from 2 to 20 layers
+    medians = [np.median(runs[K]) for K in DEPTHS]
+    assert medians == sorted(medians, reverse=True) and len(set(medians)) == 4, medians
+    assert medians[0] - medians[-1] > 0.3, medians
+    for (K1, K2), name in [((5, 10), "ch2_wins_5_10"), ((10, 20), "ch2_wins_10_20")]:
+        assert glued[name] == int(np.sum(runs[K2] < runs[K1]))
+
+
+@pytest.mark.slow
+def test_depth_does_not_win_in_every_run(glued):
+    """The old text claimed the trend holds whatever the initialisation. Over the page's seeds it
+    does not: some seed has a deeper flow ending worse, and from 10 to 20 layers the median gain is
+    smaller than the spread between initialisations (both stated in the text)."""
+    runs = kl_runs(glued)
+    n = glued["ch2_depth_seeds"]
+    per_seed_monotone = [all(runs[K1][s] > runs[K2][s] for K1, K2 in zip(DEPTHS, DEPTHS[1:]))
+                         for s in range(n)]
+    assert not all(per_seed_monotone)
+    assert glued["ch2_wins_10_20"] < n and glued["ch2_wins_5_10"] < n
+    gain = np.median(runs[10]) - np.median(runs[20])
+    assert 0 < gain < runs[20].max() - runs[20].min()
+    assert runs[10].min() < runs[20].max()                 # the ranges overlap
+
+
+def quadrature_kl(flow, n=60):
+    """KL(q || p) = E_z[log p0(z) - log|det J_f(z)| - log p~(f(z))] + log Z by a tensor
+    Gauss-Hermite rule in z (no sampling)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
+    weights = weights / weights.sum()
+    z = np.stack(np.meshgrid(nodes, nodes, indexing="ij"), axis=-1).reshape(-1, 2)
+    w = np.outer(weights, weights).ravel()
+    x, log_det = flow.bijection.forward(z)
+    log_p0 = stats.multivariate_normal(np.zeros(2), np.eye(2)).logpdf(z)
+    return float(w @ (log_p0 - log_det - ring_log_prob(x)) + ring_log_z())
+
+
+@pytest.mark.slow
+def test_median_fit_kl_and_centre_density_recomputed(glued):
+    """Refit the median 20-layer flow; its KL by quadrature, and q(0) by solving f(z) = 0 with
+    scipy and a central-difference Jacobian, against the page's Monte Carlo and nflib values."""
+    runs = kl_runs(glued)
+    seed = median_seed(runs[20])
+    flow = refit(20, seed)
+    assert quadrature_kl(flow) == pytest.approx(runs[20][seed], abs=0.02)
+
+    def f(z):
+        return flow.bijection.forward(np.atleast_2d(z))[0][0]
+
+    z0 = optimize.root(f, np.zeros(2), tol=1e-13).x
+    assert np.max(np.abs(f(z0))) < 1e-9
+    jac = np.array([(f(z0 + 1e-6 * e) - f(z0 - 1e-6 * e)) / 2e-6 for e in np.eye(2)]).T
+    q0 = stats.multivariate_normal(np.zeros(2), np.eye(2)).pdf(z0) / abs(np.linalg.det(jac))
+    assert glued["ch2_q_centre"]["20"] == pytest.approx(q0, rel=1e-5)
+    assert glued["ch2_q_centre_K20"] == pytest.approx(q0, rel=1e-5)
+    # the target at the centre: exp(-1/2 (2 / 0.4)^2) / Z
+    p0 = math.exp(-0.5 * (2 / 0.4) ** 2 - ring_log_z())
+    assert glued["ch2_p_centre"] == pytest.approx(p0, rel=1e-10)
+    # the claim: thinned, not emptied; every fitted flow keeps a density far above the target's
+    assert all(q > 100 * p0 for q in glued["ch2_q_centre"].values())
+    assert glued["ch2_q_centre_ratio_K20"] == pytest.approx(q0 / p0, rel=1e-5)
+    assert 0 < glued["ch2_q_centre_peak_K20"] < 0.05
 
 
 @pytest.mark.slow
@@ -169,17 +248,34 @@ def test_interactive_figure_works_without_a_kernel(nb):
     assert "font-awesome" not in html.lower()
 
 
-def test_template_sections_in_order():
+def test_live_widget_is_hidden_on_the_static_site():
     text = (ROOT / CHAPTER).read_text()
-    headings = [h.strip() for h in re.findall(r"^## (.+)$", text, flags=re.M)]
-    required = ["Learning objectives", "Worked examples", "Interactive figure", "Pitfalls",
-                "Practice problems", "Quiz", "Key terms", "Summary", "References"]
-    positions = [next(i for i, h in enumerate(headings) if h.startswith(r)) for r in required]
-    assert positions == sorted(positions), headings
-    assert "{bibliography}" not in text
-    assert 'show_quiz("02_normalizing_flows")' in text
     header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
     assert "remove-output" in header
+
+
+def _feedback(question_id: str, start: str) -> str:
+    questions = {q["id"]: q for q in json.loads(QUIZ.read_text(encoding="utf-8"))}
+    texts = [a["feedback"] for a in questions[question_id]["answers"]
+             if a["feedback"].startswith(start)]
+    assert len(texts) == 1, (question_id, start)
+    return texts[0]
+
+
+def test_quiz_feedback_numbers():
+    # 02-planar-logdet: tanh'(1) = 0.420 and log(1 + 0.420) = 0.351
+    hprime = 1 / math.cosh(1.0) ** 2
+    text = _feedback("02-planar-logdet", "Right:")
+    assert f"{hprime:.3f}" in text and f"{math.log(1 + hprime):.3f}" in text
+    # 02-glow-count: 1024 log 0.8 = -228.5
+    assert f"{1024 * math.log(0.8):.1f}" in _feedback("02-glow-count", "Right:")
+
+
+@pytest.mark.slow
+def test_quiz_feedback_on_the_ring_centre(glued):
+    # "a density at the centre thousands of times the target's"
+    assert "thousands of times" in _feedback("02-ring-centre", "Right:")
+    assert 1e3 <= glued["ch2_q_centre_ratio_K20"] < 1e4
 
 
 # ---- nflib.course.demos -------------------------------------------------------------------------------

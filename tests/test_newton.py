@@ -164,6 +164,35 @@ def test_hessian_structure_gauss_newton_plus_curvature(rng, z):
     assert diff[1, 1] == pytest.approx(np.mean(-u * z[:, 1] * e_s), rel=1e-12)
 
 
+def test_gauss_newton_is_not_the_hessian_at_the_optimum():
+    """Exercise 6's solution: keeping only -mean(v v^T) (Gauss-Newton) is wrong even at the exact
+    map. There u = z2 and e^s = 1, so the dropped term -u z2 e^s [[z1^2, z1], [z1, 1]] has mean
+    -I: the population Hessian's (a, b) block is -2I, Gauss-Newton's is -I."""
+    nodes, w = np.polynomial.hermite_e.hermegauss(10)       # exact for these polynomial moments
+    w = w / w.sum()
+    z = np.stack(np.meshgrid(nodes, nodes, indexing="ij"), axis=-1).reshape(-1, 2)
+    weights = np.outer(w, w).ravel()
+    theta = np.array([0.0, 0.0, 0.0, 0.0, -K])
+    z1, z2 = z[:, 0], z[:, 1]
+    v = np.column_stack([z1 * z2, z2, z1, np.ones_like(z1), z1 ** 2])   # dx2/dtheta at theta*
+    gauss_newton = -(v * weights[:, None]).T @ v
+    hessian = nt.hessian(theta, z, weights)
+    np.testing.assert_allclose(gauss_newton[:2, :2], -np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(hessian[:2, :2], -2 * np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(hessian[2:, :], gauss_newton[2:, :], atol=1e-12)
+    assert np.abs(hessian - gauss_newton).max() > 0.5
+    # and the same on a large random sample (the sample optimum, not the population one)
+    zs = np.random.default_rng(5).standard_normal((20_000, 2))
+    fit = nt.newton(theta, zs, tol=1e-10).theta
+    x, s = nt.coupling_forward(fit, zs)
+    e_s = np.exp(s)
+    vs = np.column_stack([zs[:, 0] * zs[:, 1] * e_s, zs[:, 1] * e_s, zs[:, 0],
+                          np.ones(len(zs)), zs[:, 0] ** 2])
+    block = nt.hessian(fit, zs)[:2, :2]
+    np.testing.assert_allclose(block, -2 * np.eye(2), atol=0.1)
+    np.testing.assert_allclose(-(vs.T @ vs)[:2, :2] / len(zs), -np.eye(2), atol=0.1)
+
+
 def test_single_sample_has_no_maximiser():
     """d-condition u = 0 forces dJ/db = 1; along u = 0, J grows one-for-one with b."""
     z1 = np.array([[0.8, -1.1]])

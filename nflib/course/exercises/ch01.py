@@ -7,7 +7,7 @@
 * ``sample_exponential(n, rate, rng)``: inverse-CDF sampling, F(x) = 1 - exp(-rate x),
   x = F^{-1}(u) = -log(1 - u) / rate with u ~ U(0, 1).
 * ``log_abs_det_composition(z, layers)``: for f = f_K o ... o f_1 acting elementwise,
-  log|f'(z)| = sum_k log|f_k'(y_{k-1})| with y_0 = z and y_k = f_k(y_{k-1}) (chain rule).
+  log|f'(z)| = sum_k log|f_k'(z_{k-1})| with z_0 = z and z_k = f_k(z_{k-1}) (chain rule).
 """
 
 from __future__ import annotations
@@ -228,10 +228,10 @@ def check_log_abs_det_composition(log_abs_det_composition):
         at_z = sum(np.log(np.abs(df(z))) for _, df in LAYERS)
         if close(got, at_z):
             fail("every derivative was evaluated at z; layer k must be differentiated at the "
-                 "point it receives, y_{k-1} = f_{k-1}(...f_1(z))")
+                 "point it receives, z_{k-1} = f_{k-1}(...f_1(z))")
         bad = first_mismatch(got, want)[0]
         fail(f"at z = {z[bad]:g} got {got[bad]:.6g}, expected {want[bad]:.6g} "
-             "(the sum of log|f_k'(y_{k-1})| over the layers)")
+             "(the sum of log|f_k'(z_{k-1})| over the layers)")
 
     return run_checks("log_abs_det_composition", log_abs_det_composition, [
         ("returns one value per point (shape)", shape), ("is log|f'| for one layer", one_layer),
