@@ -4,7 +4,10 @@ As soon as the tests are collected, the book is built in a subprocess (``nflib.c
 warnings are errors, every notebook executed afresh, two Sphinx processes reading and executing
 pages in parallel) while the tests that do not need it run; those that do run last and wait for
 it. Chapter tests read each notebook as the build executed it (``nb``, ``glued``), so every
-notebook is executed once per run. Set BOOK_HTML=path/to/_build/html to test an existing build.
+notebook is executed once per run. Set BOOK_HTML=path/to/_build/html to test an existing build,
+or NB_EXECUTE=1 to have ``nb`` execute just the module's chapter on a fresh kernel (no build):
+
+    NB_EXECUTE=1 pytest tests/test_chapter03.py
 """
 
 from __future__ import annotations
@@ -24,12 +27,21 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from nflib.course import book  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOK_FIXTURE = "built_book"
 _BUILD: dict = {}
 
 
+def _execute_alone() -> bool:
+    return os.environ.get("NB_EXECUTE", "") not in ("", "0")
+
+
 def _needs_book(item) -> bool:
-    return BOOK_FIXTURE in getattr(item, "fixturenames", ())
+    """Whether a test needs the built book (directly, or through ``nb``/``glued``)."""
+    names = set(getattr(item, "fixturenames", ()))
+    return "built_book" in names or (not _execute_alone() and bool(names & {"nb", "glued"}))
+
+
+def _needs_notebook(item) -> bool:
+    return _needs_book(item) or bool(set(getattr(item, "fixturenames", ())) & {"nb", "glued"})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -37,9 +49,9 @@ def pytest_collection_modifyitems(config, items):
     """Every test that needs the built book is slow (marked here, before ``-m`` selects), and
     runs last, so the others run while the book builds."""
     for item in items:
-        if _needs_book(item):
+        if _needs_notebook(item):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=_needs_book)
+    items.sort(key=_needs_notebook)
 
 
 def pytest_collection_finish(session):
@@ -74,8 +86,14 @@ def built_book() -> book.BuiltBook:
 
 
 @pytest.fixture(scope="module")
-def nb(request, built_book):
-    """The notebook named by the test module's ``CHAPTER``, as the strict build executed it."""
+def nb(request):
+    """The notebook named by the test module's ``CHAPTER``, as the strict build executed it
+    (with NB_EXECUTE=1: executed alone on a fresh kernel)."""
+    if _execute_alone():
+        from notebooks import execute_notebook
+
+        return execute_notebook(request.module.CHAPTER)
+    built_book = request.getfixturevalue("built_book")
     if built_book.returncode != 0:
         pytest.fail(f"the book did not build, so {request.module.CHAPTER} was not executed:\n"
                     f"{built_book.log[-4000:]}")
