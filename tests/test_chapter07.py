@@ -1,0 +1,361 @@
+"""Chapter 7 (variational inference): every glued number against an independent computation.
+
+The fitted flows are rebuilt from the parameters the chapter glued, and each KL the chapter
+measured one way (grid quadrature or Monte Carlo) is measured here the other way; normalisers
+come from scipy's adaptive quadrature; Gaussian gaps from closed forms; importance diagnostics
+from scipy (logsumexp, the generalised Pareto maximum-likelihood fit).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+from scipy.special import logsumexp
+
+import nflib as nf
+from nflib import diagnostics, targets
+from nflib.course import ch07_vi as vi
+
+CHAPTER = "chapters/07_variational_inference.md"
+SEEDS = (0, 1, 2, 3)
+
+
+def _rebuild(flow, params):
+    return vi.set_parameters(flow, params)
+
+
+def _dblquad_log_integral(log_f, lim=7.0):
+    value = integrate.dblquad(lambda b, a: math.exp(log_f(np.array([[a, b]]))[0]),
+                              -lim, lim, -lim, lim, epsabs=1e-10, epsrel=1e-9)[0]
+    return math.log(value)
+
+
+def _grid(lim, n):
+    axis = np.linspace(-lim, lim, n)
+    pts = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    return axis, pts
+
+
+def _grid_kl_to_unnormalised(flow, log_target, log_z, lim=6.0, n=401):
+    """KL(q || p) = int q (log q - log p~) + log Z by the trapezoid rule."""
+    axis, pts = _grid(lim, n)
+    log_q = flow.log_prob(pts)
+    integrand = (np.exp(log_q) * (log_q - log_target(pts))).reshape(n, n)
+    return float(np.trapezoid(np.trapezoid(integrand, axis, axis=1), axis)) + log_z
+
+
+# ---- two directions of KL ----------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_two_mode_fits_by_monte_carlo(glued, seed):
+    """The chapter integrates on a grid; here: 200 000 samples of q and of p."""
+    rng = np.random.default_rng(500 + seed)
+    x_p = vi.two_modes_sample(200_000, rng)
+    mix = lambda x: np.logaddexp(  # noqa: E731
+        stats.multivariate_normal([vi.TWO_MODES_LEFT, 0], 0.25 * np.eye(2)).logpdf(x),
+        stats.multivariate_normal([vi.TWO_MODES_RIGHT, 0], 0.25 * np.eye(2)).logpdf(x)) - np.log(2)
+    for kind in ("forward", "reverse"):
+        flow = _rebuild(vi.two_modes_flow(seed), glued[f"ch7_two_{kind}_params_{seed}"])
+        x_q, log_q = flow.sample_and_log_prob(200_000, rng)
+        mass = float(np.mean(x_q[:, 0] > 0.5))
+        kl_qp = float(np.mean(log_q - mix(x_q)))
+        kl_pq = float(np.mean(mix(x_p) - flow.log_prob(x_p)))
+        assert glued[f"ch7_two_{kind}_mass_{seed}"] == pytest.approx(mass, abs=0.005)
+        assert glued[f"ch7_two_{kind}_klqp_{seed}"] == pytest.approx(kl_qp, abs=0.02)
+        assert glued[f"ch7_two_{kind}_klpq_{seed}"] == pytest.approx(kl_pq, rel=0.03, abs=0.02)
+
+
+@pytest.mark.slow
+def test_forward_covers_reverse_may_collapse(glued):
+    # the ideal collapse: q = the left component exactly; its KL to the mixture by quadrature
+    left = stats.multivariate_normal([vi.TWO_MODES_LEFT, 0.0], 0.25 * np.eye(2))
+    kl_one_component = integrate.dblquad(
+        lambda b, a: left.pdf([a, b]) * (left.logpdf([a, b])
+                                         - vi.two_modes_log_prob(np.array([[a, b]]))[0]),
+        -6, 6, -6, 6, epsabs=1e-10)[0]
+    assert kl_one_component == pytest.approx(math.log(2), abs=1e-3)
+    assert glued["ch7_log2"] == pytest.approx(math.log(2), abs=1e-15)
+    collapsed = 0
+    for seed in SEEDS:
+        fwd_mass = glued[f"ch7_two_forward_mass_{seed}"]
+        assert 0.45 < fwd_mass < 0.55, (seed, fwd_mass)
+        assert glued[f"ch7_two_forward_klpq_{seed}"] < glued[f"ch7_two_reverse_klpq_{seed}"]
+        if glued[f"ch7_two_reverse_mass_{seed}"] < 0.01:
+            collapsed += 1
+            assert glued[f"ch7_two_reverse_klqp_{seed}"] == pytest.approx(kl_one_component,
+                                                                          abs=0.02)
+            assert glued[f"ch7_two_reverse_klpq_{seed}"] > 3.0
+        else:
+            assert 0.2 < glued[f"ch7_two_reverse_mass_{seed}"] < 0.8
+    assert glued["ch7_two_n_collapsed"] == collapsed
+    assert 1 <= collapsed < len(SEEDS)
+    assert glued["ch7_two_reverse_mass_0"] < 0.01        # the seed the text describes
+
+
+# ---- reverse KL in practice --------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_log_z_drops_out_and_gradient_matches_finite_differences(glued):
+    assert glued["ch7_shift_loss_change"] == pytest.approx(-3.0, abs=1e-12)
+    assert glued["ch7_shift_grad_change"] == 0.0
+    assert glued["ch7_fd_grad"] == pytest.approx(glued["ch7_analytic_grad"], rel=1e-6)
+    # the same derivative with a different step, from the same flow and base samples
+    flow = vi.make_flow("planar", np.random.default_rng(5))
+    log_p, grad = targets.energy("U1")
+
+    def loss():
+        return nf.reverse_kl_and_grad(flow, log_p, grad, 256, np.random.default_rng(11))[0]
+
+    w = flow.parameters()["3.w"]
+    w[0] += 1e-4
+    up = loss()
+    w[0] -= 2e-4
+    down = loss()
+    w[0] += 1e-4
+    assert glued["ch7_analytic_grad"] == pytest.approx((up - down) / 2e-4, rel=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", targets.ENERGIES)
+def test_energy_normalisers(glued, name):
+    log_z = _dblquad_log_integral(lambda x: targets.energy_log_prob(x, name))
+    assert glued[f"ch7_logZ_{name}"] == pytest.approx(log_z, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_parameter_counts(glued):
+    assert glued["ch7_nparams_planar"] == 20 * 5                       # w, u (2 each), b
+    assert glued["ch7_nparams_realnvp"] == 4 * (1 * 6 + 6 + 6 * 2 + 2)  # 1 -> 6 -> (s, t)
+    # IAF in 2-D: only x1 feeds the hidden units (6 + 6 biases), they feed only (mu2, s2)
+    # (12 weights), and all 4 output biases are free
+    assert glued["ch7_nparams_iaf"] == 4 * (6 + 6 + 12 + 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", targets.ENERGIES)
+def test_energy_kls_by_quadrature(glued, name):
+    log_target = targets.energy(name)[0]
+    log_z = _dblquad_log_integral(log_target)
+    for fam in vi.FAMILIES:
+        flow = _rebuild(vi.make_flow(fam, np.random.default_rng(0)),
+                        glued[f"ch7_params_{name}_{fam}"])
+        kl = _grid_kl_to_unnormalised(flow, log_target, log_z)
+        assert kl > 0
+        assert glued[f"ch7_kl_{name}_{fam}"] == pytest.approx(kl, abs=0.03), (name, fam)
+
+
+@pytest.mark.slow
+def test_energy_table_claims(glued):
+    kls = {(n, f): glued[f"ch7_kl_{n}_{f}"] for n in targets.ENERGIES for f in vi.FAMILIES}
+    assert glued["ch7_kl_best"] == min(kls.values())
+    assert glued["ch7_kl_worst"] == max(kls.values())
+    for fam in vi.FAMILIES:
+        row = {n: kls[n, fam] for n in targets.ENERGIES}
+        assert min(row, key=row.get) == "U2", (fam, row)
+        assert max(row, key=row.get) in ("U1", "U3"), (fam, row)
+    # the IAF fit to U1 holds one arc: KL near log 2, almost no mass on one side
+    assert kls["U1", "iaf"] == pytest.approx(math.log(2), abs=0.05)
+    flow = _rebuild(vi.make_flow("iaf", np.random.default_rng(0)), glued["ch7_params_U1_iaf"])
+    x = flow.sample(50_000, np.random.default_rng(3))
+    assert min(np.mean(x[:, 0] > 0), np.mean(x[:, 0] < 0)) < 0.05
+
+
+# ---- importance-sampling checks ----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_gaussian_proposals(glued):
+    for sigma in (0.9, 0.75, 0.6, 0.5):
+        tag = f"{sigma:.2f}".replace(".", "")
+        x = sigma * np.random.default_rng(21).standard_normal((4000, 2))
+        # closed-form log weights: log p~ - log N(x; 0, s^2 I)
+        log_w = -0.5 * np.sum(x * x, axis=1) * (1 - 1 / sigma ** 2) + np.log(2 * np.pi * sigma ** 2)
+        w = np.exp(log_w)
+        assert glued[f"ch7_prop_logz_{tag}"] == pytest.approx(logsumexp(log_w) - np.log(4000),
+                                                              abs=1e-10)
+        assert glued[f"ch7_prop_se_{tag}"] == pytest.approx(np.std(w, ddof=1)
+                                                            / (np.sqrt(4000) * w.mean()), rel=1e-8)
+        assert glued[f"ch7_prop_ess_{tag}"] == pytest.approx(w.sum() ** 2 / (w ** 2).sum() / 4000,
+                                                             rel=1e-10)
+        assert glued[f"ch7_prop_k_{tag}"] == pytest.approx(1 - sigma ** 2, abs=0.12)
+        if sigma == 0.9:   # the ESS fraction's limit ((2 s^2 - 1) / s^4)^(d/2), d = 2; nearer
+            # s^2 = 1/2 the weights' fourth moment is infinite and 4000 samples are far from it
+            limit = (2 * sigma ** 2 - 1) / sigma ** 4
+            assert glued[f"ch7_prop_ess_{tag}"] == pytest.approx(limit, abs=0.02)
+    assert glued["ch7_prop_k_050"] > glued["ch7_k_threshold"] == 0.7
+    assert glued["ch7_prop_k_090"] < 0.5
+    assert abs(glued["ch7_prop_logz_090"] - np.log(2 * np.pi)) < 2 * glued["ch7_prop_se_090"]
+
+
+@pytest.mark.slow
+def test_standard_error_undercovers_with_a_heavy_tail(glued):
+    # the chapter's miss rates, and the same claim on fresh repetitions
+    assert glued["ch7_prop_miss_050"] > 0.2 > 0.1 > glued["ch7_prop_miss_090"]
+    for sigma, low, high in ((0.5, 0.2, 1.0), (0.9, 0.0, 0.12)):
+        misses = 0
+        for rep in range(200):
+            x = sigma * np.random.default_rng(50_000 + rep).standard_normal((4000, 2))
+            w = np.exp(-0.5 * np.sum(x * x, axis=1) * (1 - 1 / sigma ** 2)) * 2 * np.pi * sigma ** 2
+            se = np.std(w, ddof=1) / (np.sqrt(w.size) * w.mean())
+            misses += abs(np.log(w.mean()) - np.log(2 * np.pi)) > 2 * se
+        assert low < misses / 200 < high, (sigma, misses)
+
+
+@pytest.mark.slow
+def test_importance_diagnostics_of_the_energy_fits(glued):
+    n_high = 0
+    for name in targets.ENERGIES:
+        log_target = targets.energy(name)[0]
+        for fam in vi.FAMILIES:
+            flow = _rebuild(vi.make_flow(fam, np.random.default_rng(0)),
+                            glued[f"ch7_params_{name}_{fam}"])
+            x, log_q = flow.sample_and_log_prob(20_000, np.random.default_rng(7))
+            log_w = log_target(x) - log_q
+            assert glued[f"ch7_is_logz_{name}_{fam}"] == pytest.approx(
+                logsumexp(log_w) - np.log(log_w.size), abs=1e-9)
+            assert glued[f"ch7_is_ess_{name}_{fam}"] == pytest.approx(
+                math.exp(2 * logsumexp(log_w) - logsumexp(2 * log_w)) / log_w.size, rel=1e-8)
+            # Pareto k: scipy's maximum-likelihood fit of the same tail
+            m = diagnostics.tail_length(log_w.size)
+            w = np.sort(np.exp(log_w - log_w.max()))
+            k_mle = stats.genpareto.fit(w[-m:] - w[-m - 1], floc=0.0)[0]
+            assert glued[f"ch7_is_k_{name}_{fam}"] == pytest.approx(k_mle, abs=0.15), (name, fam)
+            n_high += glued[f"ch7_is_k_{name}_{fam}"] > 0.7
+    assert glued["ch7_is_n_high_k"] == n_high
+    # the claims of the text
+    assert abs(glued["ch7_is_logz_U2_planar"] - glued["ch7_logZ_U2"]) < 0.05
+    assert glued["ch7_kl_U4_iaf"] < 0.5
+    assert glued["ch7_is_ess_U4_iaf"] < 0.01
+    assert abs(glued["ch7_is_logz_U4_iaf"] - glued["ch7_logZ_U4"]) > 0.5
+    assert glued["ch7_is_k_U4_iaf"] > 0.7
+
+
+@pytest.mark.slow
+def test_collapsed_fit_diagnostics(glued):
+    flow = _rebuild(vi.two_modes_flow(0), glued["ch7_two_reverse_params_0"])
+    x, log_q = flow.sample_and_log_prob(20_000, np.random.default_rng(8))
+    log_w = vi.two_modes_log_prob(x) - log_q
+    w = np.exp(log_w)
+    assert glued["ch7_collapsed_logz"] == pytest.approx(np.log(w.mean()), abs=1e-10)
+    assert glued["ch7_collapsed_logz"] == pytest.approx(-math.log(2), abs=0.01)
+    assert glued["ch7_collapsed_se"] < 0.005
+    assert glued["ch7_collapsed_ess"] == pytest.approx(w.sum() ** 2 / (w ** 2).sum() / w.size)
+    assert glued["ch7_collapsed_ess"] > 0.9
+    assert glued["ch7_collapsed_k"] > 0.7
+
+
+# ---- flows as variational posteriors -----------------------------------------------------------
+
+def _posterior_log_px(x):
+    return _dblquad_log_integral(lambda z: vi.log_joint(z, np.asarray(x)), lim=7.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("i", range(3))
+def test_posterior_fits(glued, i):
+    x = np.array(glued[f"ch7_post_x_{i}"])
+    log_px = _posterior_log_px(x)
+    assert glued[f"ch7_post_logpx_{i}"] == pytest.approx(log_px, abs=1e-5)
+    log_t = vi.posterior(x)[0]
+    gaps = {}
+    for kind in ("gaussian", "flow"):
+        q = (vi.gaussian_posterior() if kind == "gaussian"
+             else vi.flow_posterior(np.random.default_rng(0)))
+        _rebuild(q, glued[f"ch7_post_params_{i}_{kind}"])
+        # second estimator of the ELBO: fresh Monte Carlo samples
+        z, log_q = q.sample_and_log_prob(100_000, np.random.default_rng(77 + i))
+        elbo = float(np.mean(log_t(z) - log_q))
+        assert glued[f"ch7_post_elbo_{i}_{kind}"] == pytest.approx(elbo, abs=0.02)
+        # and the gap log p(x) - ELBO equals the glued quadrature KL(q || p(z | x))
+        assert glued[f"ch7_post_gapgrid_{i}_{kind}"] == pytest.approx(log_px - elbo, abs=0.02)
+        assert glued[f"ch7_post_gapgrid_{i}_{kind}"] > 0
+        gaps[kind] = log_px - elbo
+    assert gaps["flow"] < gaps["gaussian"]
+
+
+@pytest.mark.slow
+def test_elbo_identity_and_iaf_density(glued):
+    assert glued["ch7_identity_err"] < 0.03
+    assert glued["ch7_iaf_own_err"] < 1e-10
+    assert glued["ch7_post_gapgrid_1_gaussian"] > 1.0      # the largest gap, which the text cites
+
+
+# ---- worked examples, pitfalls, practice -------------------------------------------------------
+
+@pytest.mark.slow
+def test_gaussian_gap_example(glued):
+    # posterior N(mu, Lambda^-1) with Lambda = I + a a^T / sigma^2; optimal diagonal q has
+    # s_j^2 = 1 / Lambda_jj; its KL to the posterior by the Gaussian KL formula
+    a, sigma = np.array([1.0, 1.0]), 0.5
+    lam = np.eye(2) + np.outer(a, a) / sigma ** 2
+    cov = np.linalg.inv(lam)
+    s = np.diag(1 / np.diag(lam))
+    kl = 0.5 * (np.trace(lam @ s) - 2 + np.linalg.slogdet(cov)[1] - np.linalg.slogdet(s)[1])
+    assert glued["ch7_ex_gap_closed"] == pytest.approx(kl, abs=1e-12)
+    assert glued["ch7_ex_gap_closed"] == pytest.approx(-0.5 * math.log(0.36), abs=1e-12)
+    assert glued["ch7_ex_rho"] == pytest.approx(-0.8, abs=1e-12)
+    assert glued["ch7_ex_s2_closed"] == pytest.approx(0.2, abs=1e-12)
+    assert glued["ch7_ex_gap_fitted"] == pytest.approx(kl, abs=0.02)
+    assert glued["ch7_ex_s2_fitted"] == pytest.approx(0.2, abs=0.01)
+
+
+@pytest.mark.slow
+def test_ess_example_and_practice(glued):
+    assert glued["ch7_ex_ess"] == pytest.approx(256 / 114, abs=1e-12)
+    assert glued["ch7_ex_zhat"] == pytest.approx(4.0, abs=1e-12)
+
+    def kl_1d(ma, sa, mb, sb):   # by quadrature
+        pa, pb = stats.norm(ma, sa), stats.norm(mb, sb)
+        return integrate.quad(lambda t: pa.pdf(t) * (pa.logpdf(t) - pb.logpdf(t)), -30, 30)[0]
+
+    assert glued["ch7_practice_kl_ab"] == pytest.approx(kl_1d(0, 1, 1, 2), abs=1e-8)
+    assert glued["ch7_practice_kl_ba"] == pytest.approx(kl_1d(1, 2, 0, 1), abs=1e-8)
+    assert glued["ch7_practice_gap_rho09"] == pytest.approx(-0.5 * math.log(0.19), abs=1e-12)
+
+
+@pytest.mark.slow
+def test_pitfall_numbers(glued):
+    # gradient noise falls like 1/sqrt(batch): 512/8 = 64, so a ratio near 8
+    assert 5.0 < glued["ch7_grad_sd_ratio"] < 12.0
+    assert glued["ch7_grad_sd_ratio"] == pytest.approx(glued["ch7_grad_sd_8"]
+                                                       / glued["ch7_grad_sd_512"])
+    # the wrong sign drives the loss far below the bound -log Z
+    assert glued["ch7_minus_logZ_U1"] == pytest.approx(
+        -_dblquad_log_integral(lambda x: targets.energy_log_prob(x, "U1")), abs=1e-5)
+    assert glued["ch7_wrong_sign_loss"] < glued["ch7_minus_logZ_U1"] - 5.0
+
+
+@pytest.mark.slow
+def test_interactive_figure_works_without_a_kernel(nb):
+    from test_chapter01 import animation_frame_counts
+
+    assert animation_frame_counts(nb) == [7]
+    assert "font-awesome" not in "\n".join(nb.html_outputs()).lower()
+
+
+# ---- the course module ---------------------------------------------------------------------------
+
+def test_latent_model_gradient_and_two_modes():
+    z = np.random.default_rng(0).standard_normal((30, 2)) * 1.5
+    x = np.array([1.0, -0.3])
+    eps = 1e-6
+    numerical = np.stack([(vi.log_joint(z + eps * e, x) - vi.log_joint(z - eps * e, x))
+                          / (2 * eps) for e in np.eye(2)], axis=1)
+    np.testing.assert_allclose(vi.log_joint_grad(z, x), numerical, rtol=1e-6, atol=1e-6)
+    # the joint is N(z; 0, I) N(x; g(z), 0.3^2 I)
+    ref = (stats.multivariate_normal(np.zeros(2), np.eye(2)).logpdf(z)
+           + stats.multivariate_normal.logpdf(vi.decode(z) - x, np.zeros(2), 0.09 * np.eye(2)))
+    np.testing.assert_allclose(vi.log_joint(z, x), ref, rtol=1e-12)
+    numerical = np.stack([(vi.two_modes_log_prob(z + eps * e) - vi.two_modes_log_prob(z - eps * e))
+                          / (2 * eps) for e in np.eye(2)], axis=1)
+    np.testing.assert_allclose(vi.two_modes_grad(z), numerical, rtol=1e-6, atol=1e-6)
+    assert vi.grid_log_integral(vi.two_modes_log_prob, lim=7.0) == pytest.approx(0.0, abs=1e-8)
+    with pytest.raises(ValueError, match="shape"):
+        vi.log_joint(z, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="unknown flow family"):
+        vi.make_flow("glow", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="do not match"):
+        vi.set_parameters(vi.gaussian_posterior(), {"shift": [0.0, 0.0]})

@@ -1,0 +1,103 @@
+"""Importance-sampling diagnostics: log Z and its standard error, effective sample size and the
+Pareto k of the weight tail, against closed forms, scipy and simulated heavy tails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nflib import diagnostics
+
+
+def test_log_normaliser_and_ess_on_known_weights():
+    w = np.array([1.0, 2.0, 3.0, 10.0])
+    log_z, se = diagnostics.log_normaliser(np.log(w))
+    assert log_z == pytest.approx(np.log(4.0), abs=1e-14)
+    assert se == pytest.approx(np.std(w, ddof=1) / (2.0 * 4.0), rel=1e-12)
+    assert diagnostics.effective_sample_size(np.log(w)) == pytest.approx(256 / 114, rel=1e-14)
+    # a constant shift of every log-weight (an unknown normaliser) changes log Z only
+    shifted = np.log(w) + 800.0
+    assert diagnostics.log_normaliser(shifted)[0] == pytest.approx(800.0 + np.log(4.0))
+    assert diagnostics.log_normaliser(shifted)[1] == pytest.approx(se)
+    assert diagnostics.effective_sample_size(shifted) == pytest.approx(256 / 114)
+    assert diagnostics.effective_sample_size(np.zeros(30)) == pytest.approx(30.0)
+
+
+def test_log_normaliser_is_consistent_and_its_error_is_calibrated():
+    # p~ = exp(-x^2/2) (Z = sqrt(2 pi)), q = N(0, 1.3^2): the weights have finite variance
+    sd_q, n = 1.3, 2000
+    estimates, errors = [], []
+    for seed in range(40):
+        x = sd_q * np.random.default_rng(seed).standard_normal(n)
+        log_w = -0.5 * x ** 2 - stats.norm(0, sd_q).logpdf(x)
+        est, se = diagnostics.log_normaliser(log_w)
+        estimates.append(est)
+        errors.append(se)
+    truth = 0.5 * np.log(2 * np.pi)
+    assert np.mean(estimates) == pytest.approx(truth, abs=3 * np.std(estimates) / np.sqrt(40))
+    # the reported standard error matches the spread over repetitions within 30 %
+    assert np.mean(errors) == pytest.approx(np.std(estimates, ddof=1), rel=0.3)
+    # and the ESS fraction tends to 1 / E_q[(p/q)^2] = sqrt(2 s^2 - 1) / s^2 (1-D)
+    x = sd_q * np.random.default_rng(99).standard_normal(200_000)
+    log_w = -0.5 * x ** 2 - stats.norm(0, sd_q).logpdf(x)
+    expected = np.sqrt(2 * sd_q ** 2 - 1) / sd_q ** 2
+    assert diagnostics.effective_sample_size(log_w) / x.size == pytest.approx(expected, abs=0.01)
+
+
+def test_log_weights_helper():
+    lw = diagnostics.log_weights([1.0, 2.0], [0.5, 0.5])
+    np.testing.assert_allclose(lw, [0.5, 1.5])
+    with pytest.raises(ValueError, match="same shape"):
+        diagnostics.log_weights([1.0, 2.0], [0.5])
+
+
+def _exceedances(log_w):
+    m = diagnostics.tail_length(log_w.size)
+    w = np.sort(np.exp(log_w - log_w.max()))
+    return w[-m:] - w[-m - 1]
+
+
+@pytest.mark.parametrize("k", [0.2, 0.5, 0.8])
+def test_pareto_k_recovers_the_tail_index(k):
+    # weights 1 + GPD(k): the exceedances over any threshold are GPD with the same k
+    estimates = []
+    for seed in range(8):
+        w = 1.0 + stats.genpareto(c=k).rvs(size=20_000, random_state=seed)
+        log_w = np.log(w)
+        k_hat = diagnostics.pareto_k(log_w)
+        # the Zhang-Stephens estimate agrees with scipy's maximum likelihood fit of the same tail
+        mle = stats.genpareto.fit(_exceedances(log_w), floc=0.0)[0]
+        assert k_hat == pytest.approx(mle, abs=0.06), (seed, k_hat, mle)
+        estimates.append(k_hat)
+    assert np.mean(estimates) == pytest.approx(k, abs=0.1)
+
+
+def test_pareto_k_of_gaussian_proposals_follows_one_minus_sigma_squared():
+    # p~ = exp(-|x|^2/2), q = N(0, s^2 I) in 2-D: P(w > t) ~ t^(-1/(1 - s^2)) exactly
+    for sigma in (0.95, 0.7, 0.5):
+        ks = []
+        for seed in range(5):
+            x = sigma * np.random.default_rng(seed).standard_normal((8000, 2))
+            log_w = -0.5 * np.sum(x * x, axis=1) * (1 - 1 / sigma ** 2)
+            ks.append(diagnostics.pareto_k(log_w))
+        assert np.mean(ks) == pytest.approx(1 - sigma ** 2, abs=0.1), (sigma, ks)
+    # a light tail (q wider than p) gives a negative k, well below the warning threshold
+    x = 1.5 * np.random.default_rng(0).standard_normal((8000, 2))
+    assert diagnostics.pareto_k(-0.5 * np.sum(x * x, axis=1) * (1 - 1 / 1.5 ** 2)) < 0
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="1-D"):
+        diagnostics.log_normaliser(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="at least 2"):
+        diagnostics.log_normaliser([0.0])
+    with pytest.raises(ValueError, match="at least 25"):
+        diagnostics.pareto_k(np.zeros(10))
+    with pytest.raises(ValueError, match="non-finite"):
+        diagnostics.effective_sample_size([0.0, np.inf])
+    # equal weights: no tail at all
+    assert diagnostics.pareto_k(np.zeros(100)) == pytest.approx(0.0)
+    # ties among the largest weights are allowed
+    tied = np.log(np.concatenate([np.ones(50), np.full(20, 3.0), np.arange(4.0, 34.0)]))
+    assert np.isfinite(diagnostics.pareto_k(tied))
