@@ -383,4 +383,4 @@ def bits_per_dim(nll_nats, d: int, levels: int = LEVELS) -> float:
     """
     if int(d) != d or d < 1:
         raise ValueError(f"d must be a positive integer; got {d!r}")
-    return float(nll_nats) / (int(d) * np.log(2.0)) + bpd_offset(levels)
+    return float(float(nll_nats) / (int(d) * np.log(2.0)) + bpd_offset(levels))

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import linalg
 
 from .core import Bijection, Compose, Inverse, prefixed
-from .validation import (as_image_batch, check_finite, check_log_scale, nonempty,
-                         positive_int, _as_real_array)
+from .validation import (as_image_batch, check_finite, check_log_scale, positive_int,
+                         _as_real_array)
 
 __all__ = ["ActNorm", "InvConv1x1", "Squeeze", "Split", "Reshape", "Flatten", "Unflatten",
            "as_image_batch", "flat_view", "image_view", "glow"]
@@ -87,7 +87,7 @@ class ActNorm(Bijection):
         self.min_std = float(min_std)
         self.log_scale = self._vector(log_scale, "log_scale")
         self.bias = self._vector(bias, "bias")
-        self.initialized = log_scale is not None
+        self.initialized = self._given = log_scale is not None
 
     def _vector(self, v, name):
         if v is None:
@@ -111,16 +111,50 @@ class ActNorm(Bijection):
         std = np.maximum(a.std(axis=(0, *range(2, a.ndim))), self.min_std)
         return mean, std
 
-    def _initialize(self, a, direction: str) -> None:
-        """Data-dependent initialisation (in place, so the live arrays stay the same objects)."""
+    def initial_parameters(self, a, direction: str = "inverse"):
+        """``(log_scale, bias)`` that data-dependent initialisation would set from batch ``a``.
+
+        ``direction`` is ``"inverse"`` (``a`` is data x) or ``"forward"`` (``a`` is latent z).
+        Raises ``ValueError`` for a batch with fewer than 2 rows: an empty batch has no mean
+        (numpy would give NaN), and one example has no spread between examples, so its
+        per-channel "standard deviation" measures only the pixels of that one image (for
+        vectors it is 0, floored to ``min_std``: a scale of 1e6). Changes nothing.
+        """
+        if a.shape[0] < 2:
+            what = "an empty batch" if a.shape[0] == 0 else "a batch of 1 example"
+            raise ValueError(
+                f"ActNorm cannot initialise from {what}: data-dependent initialisation needs "
+                "at least 2 examples to estimate each channel's mean and spread across the "
+                "data; pass a larger first batch, or give log_scale and bias")
         mean, std = self._moments(a)
         if direction == "inverse":
-            self.bias[...] = mean
-            self.log_scale[...] = np.log(std)
+            log_scale, bias = np.log(std), mean
+        elif direction == "forward":
+            log_scale, bias = -np.log(std), -mean / std
         else:
-            self.log_scale[...] = -np.log(std)
-            self.bias[...] = -mean / std
+            raise ValueError(f"direction must be 'inverse' or 'forward'; got {direction!r}")
+        check_log_scale(log_scale, "ActNorm log_scale from the first batch")
+        check_finite(bias, "ActNorm bias from the first batch")
+        return log_scale, bias
+
+    def _initialize(self, a, direction: str) -> None:
+        """Data-dependent initialisation (in place, so the live arrays stay the same objects).
+
+        Everything is computed and checked before anything is written, so a refused batch
+        leaves the layer as it was (uninitialised)."""
+        log_scale, bias = self.initial_parameters(a, direction)
+        self.log_scale[...] = log_scale
+        self.bias[...] = bias
         self.initialized = True
+
+    def reset(self) -> None:
+        """Forget the data-dependent initialisation (only for a layer built without values)."""
+        if self._given:
+            raise ValueError("this ActNorm was built with explicit log_scale and bias; "
+                             "there is no data-dependent initialisation to reset")
+        self.log_scale[...] = 0.0
+        self.bias[...] = 0.0
+        self.initialized = False
 
     def forward_cached(self, z):
         if not self.initialized:
@@ -245,15 +279,15 @@ class InvConv1x1(Bijection):
         if a.ndim == 2:
             return a @ m.T
         n, c = a.shape[:2]
-        return np.matmul(m, a.reshape(n, c, -1)).reshape(a.shape)
+        return np.matmul(m, a.reshape(n, c, _pixels(a))).reshape(a.shape)
 
     @staticmethod
     def _outer(g, a):
         """sum over samples and pixels of g a^T, shape (c, c)."""
         if g.ndim == 2:
             return g.T @ a
-        n, c = g.shape[:2]
-        return np.tensordot(g.reshape(n, c, -1), a.reshape(n, c, -1), axes=([0, 2], [0, 2]))
+        n, c, k = g.shape[0], g.shape[1], _pixels(g)
+        return np.tensordot(g.reshape(n, c, k), a.reshape(n, c, k), axes=([0, 2], [0, 2]))
 
     def _param_grads(self, grad_w, grad_log_s_direct):
         low, b = self._factors()
@@ -507,6 +541,43 @@ def _channel_mask(shape, parity: int) -> np.ndarray:
     return first if parity == 0 else ~first
 
 
+def _actnorms(b: Bijection):
+    """Every ActNorm inside ``b`` (through Compose, Split and Inverse)."""
+    if isinstance(b, ActNorm):
+        yield b
+    elif isinstance(b, Compose):
+        for part in b.bijections:
+            yield from _actnorms(part)
+    elif isinstance(b, Split):
+        yield from _actnorms(b.inner)
+    elif isinstance(b, Inverse):
+        yield from _actnorms(b.bijection)
+
+
+class _AllOrNothing(Compose):
+    """A ``Compose`` whose passes either succeed or leave every ActNorm as it was.
+
+    The first pass through a model initialises its ActNorms one after the other; if a later
+    layer then raises (an empty or one-example batch, a non-finite value), the ActNorms already
+    initialised on that batch are reset, so the failed call changes nothing.
+    """
+
+    def _guarded(self, run, a):
+        fresh = [layer for layer in _actnorms(self) if not layer.initialized]
+        try:
+            return run(a)
+        except Exception:
+            for layer in fresh:
+                layer.reset()
+            raise
+
+    def forward_cached(self, z):
+        return self._guarded(super().forward_cached, z)
+
+    def inverse_cached(self, x):
+        return self._guarded(super().inverse_cached, x)
+
+
 def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Generator,
          clamp: float = 3.0) -> Compose:
     """A Glow-like multi-scale image bijection, written in the generative direction z -> x.
@@ -542,4 +613,4 @@ def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Gener
     for step in reversed(steps):
         layers.extend(step[::-1])
     layers.append(Inverse(Squeeze()))
-    return Compose(layers)
+    return _AllOrNothing(layers)

@@ -123,8 +123,10 @@ def test_moon_density_is_the_average_of_two_arc_densities():
     def direct(p):
         total = 0.0
         for c, t0 in zip(moons.centers, moons.starts):
-            f = lambda t: np.exp(-((p[0] - c[0] - np.cos(t)) ** 2 + (p[1] - c[1] - np.sin(t)) ** 2)
-                                 / (2 * 0.01)) / (2 * np.pi * 0.01) / np.pi
+            def f(t, c=c):
+                sq = (p[0] - c[0] - np.cos(t)) ** 2 + (p[1] - c[1] - np.sin(t)) ** 2
+                return np.exp(-sq / (2 * 0.01)) / (2 * np.pi * 0.01) / np.pi
+
             total += 0.5 * integrate.quad(f, t0, t0 + np.pi, epsabs=0, epsrel=1e-12, limit=200)[0]
         return np.log(total)
 
@@ -233,3 +235,10 @@ def test_bpd_of_a_binned_model_equals_its_discrete_bits(pixels):
     bpd = datasets.bits_per_dim(-log_px.mean(), 64)
     assert bpd == pytest.approx(discrete_bits, abs=1e-12)
     assert bpd < datasets.bpd_offset()
+
+
+def test_bits_per_dim_is_a_python_float():
+    # a numpy scalar prints as np.float64(...), which breaks text that formats the value
+    value = datasets.bits_per_dim(np.float64(-80.0), 64)
+    assert type(value) is float
+    assert value == pytest.approx(-80.0 / (64 * np.log(2)) + np.log2(17), abs=1e-12)

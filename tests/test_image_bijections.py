@@ -244,3 +244,105 @@ def test_glow_trains_on_digits():
     assert after < before - 10.0, (before, after)
     assert nf.datasets.bits_per_dim(after, 64) < nf.datasets.bits_per_dim(before, 64)
     assert history.steps == 30
+
+
+# ---- input handling: empty and tiny batches, failed calls change nothing ----------------------
+
+def _state(layer):
+    return {k: v.copy() for k, v in layer.parameters().items()}, layer.initialized
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+@pytest.mark.parametrize("shape", [(0, 3, 2, 2), (0, 3)], ids=["images", "vectors"])
+def test_actnorm_refuses_to_initialise_from_an_empty_batch(direction, shape):
+    layer = nf.ActNorm(3)
+    with pytest.raises(ValueError, match="empty batch"):
+        getattr(layer, direction)(np.zeros(shape))
+    params, initialized = _state(layer)
+    assert not initialized
+    for v in params.values():
+        np.testing.assert_array_equal(v, 0.0)          # no NaN written
+    # the next, real batch initialises it as if nothing had happened
+    x = np.random.default_rng(0).standard_normal((10, *shape[1:])) * 2 + 1
+    out, _ = getattr(layer, direction)(x)
+    axes = (0, *range(2, out.ndim))
+    np.testing.assert_allclose(out.mean(axis=axes), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_actnorm_refuses_one_example_and_says_why(direction):
+    layer = nf.ActNorm(3)
+    for shape in [(1, 3), (1, 3, 4, 4)]:
+        with pytest.raises(ValueError, match=r"1 example.*at least 2 examples"):
+            getattr(layer, direction)(np.ones(shape))
+    assert not layer.initialized
+    assert np.all(layer.log_scale == 0) and np.all(layer.bias == 0)
+
+
+def test_actnorm_initialised_accepts_an_empty_batch():
+    layer = nf.ActNorm(3)
+    layer.inverse(np.random.default_rng(1).standard_normal((5, 3, 2, 2)))
+    before = _state(layer)[0]
+    for direction in ("forward", "inverse"):
+        out, log_det = getattr(layer, direction)(np.zeros((0, 3, 2, 2)))
+        assert out.shape == (0, 3, 2, 2) and log_det.shape == (0,)
+    for k, v in layer.parameters().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_invconv_accepts_an_empty_batch():
+    layer = nf.InvConv1x1(4, rng=np.random.default_rng(2))
+    for a in (np.zeros((0, 4, 2, 2)), np.zeros((0, 4))):
+        x, log_det = layer.forward(a)
+        z, _ = layer.inverse(x)
+        assert x.shape == a.shape == z.shape and log_det.shape == (0,)
+
+
+def _fresh_glow_flow(seed=3):
+    model = nf.glow((1, 4, 4), n_levels=2, depth=1, hidden=(4,), rng=np.random.default_rng(seed))
+    return model, nf.Flow(nf.StandardNormal(16), nf.flat_view(model, (1, 4, 4)))
+
+
+def test_empty_batch_does_not_poison_a_fresh_glow_flow():
+    from nflib.image import _actnorms
+
+    model, flow = _fresh_glow_flow()
+    for bad in (np.zeros((0, 16)), np.full((1, 16), 0.5)):
+        with pytest.raises(ValueError, match="ActNorm cannot initialise"):
+            flow.log_prob(bad)
+        assert not any(a.initialized for a in _actnorms(model))
+    x = np.random.default_rng(4).uniform(size=(20, 16))
+    got = flow.log_prob(x)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, _fresh_glow_flow()[1].log_prob(x), rtol=1e-12)
+    # once initialised, an empty batch gives empty results
+    assert flow.log_prob(np.zeros((0, 16))).shape == (0,)
+    assert flow.sample(0, np.random.default_rng(5)).shape == (0, 16)
+
+
+def test_failed_glow_call_leaves_every_actnorm_as_it_was():
+    from nflib.image import _actnorms
+
+    model, flow = _fresh_glow_flow()
+    inner_conv = [b for b in model[1].inner.bijections if isinstance(b, nf.InvConv1x1)][0]
+    inner_conv.log_s[0] = 800.0            # the inner level fails after the outer one ran
+    x = np.random.default_rng(6).uniform(size=(8, 16))
+    with pytest.raises(ValueError, match="singular"):
+        flow.log_prob(x)
+    for layer in _actnorms(model):
+        assert not layer.initialized
+        assert np.all(layer.log_scale == 0) and np.all(layer.bias == 0)
+    with pytest.raises(ValueError, match="explicit"):
+        nf.ActNorm(2, log_scale=[0, 0], bias=[0, 0]).reset()
+
+
+def test_actnorm_initial_parameters_match_the_moments():
+    rng = np.random.default_rng(7)
+    x = 2.0 + 3.0 * rng.standard_normal((50, 2, 3, 3))
+    layer = nf.ActNorm(2)
+    log_scale, bias = layer.initial_parameters(x)
+    np.testing.assert_allclose(bias, x.mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(np.exp(log_scale), x.std(axis=(0, 2, 3)))
+    assert not layer.initialized
+    with pytest.raises(ValueError, match="direction"):
+        layer.initial_parameters(x, "sideways")

@@ -1,0 +1,202 @@
+"""Checks for the exercises of chapter 5 (Glow and multi-scale flows).
+
+* ``squeeze(x, reverse=False)``: (n, c, h, w) -> (n, 4c, h/2, w/2), channel 4k + 2a + b holding
+  pixel (2i + a, 2j + b) of channel k (as ``nflib.Squeeze``); ``reverse=True`` undoes it.
+* ``conv1x1_log_det(weight, height, width)``: log|det| of a 1x1 convolution on an h x w image,
+  h w sum_i log|U_ii| from the LU factorisation W = P L U.
+* ``bits_per_dim(nll_nats, d, levels)``: (nll + d ln levels) / (d ln 2) for a model of pixels
+  dequantised and rescaled to [0, 1).
+* ``actnorm_init(x)``: the data-dependent initialisation of ActNorm in the data direction,
+  bias = per-channel mean, log_scale = log of the per-channel standard deviation (over the
+  batch and the pixels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nflib.image import ActNorm, Squeeze
+from ._feedback import close, expect_shape, fail, run_checks
+
+__all__ = ["check_squeeze", "check_conv1x1_log_det", "check_bits_per_dim",
+           "check_actnorm_init"]
+
+
+# ---- squeeze ---------------------------------------------------------------------------------
+
+def check_squeeze(squeeze):
+    """Shape, the 2x2 block rule (against nflib.Squeeze), and the round trip."""
+    x = np.arange(2 * 2 * 4 * 6, dtype=np.float64).reshape(2, 2, 4, 6)
+    want = Squeeze().forward(x)[0]
+
+    def shape(call):
+        expect_shape(call(x), (2, 8, 2, 3), "squeeze(x) for x of shape (2, 2, 4, 6)")
+
+    def blocks(call):
+        got = np.asarray(call(x), dtype=np.float64)
+        if close(got, want):
+            return
+        if close(got, x.reshape(2, 8, 2, 3)):
+            fail("a plain reshape mixes rows of the image into channels; each 2x2 block of "
+                 "pixels must become the pixel of 4 channels (reshape to (n, c, h/2, 2, w/2, 2) "
+                 "and move the two 2-axes next to the channel axis)")
+        if sorted(got.ravel()) != sorted(x.ravel()):
+            fail("the output is not a rearrangement of the input's entries")
+        top_left = got[0, 0]
+        if close(top_left, x[0, 0, ::2, ::2]):
+            fail("channel 0 is right but the other channels are in another order: channel "
+                 "4k + 2a + b must hold pixel (2i + a, 2j + b) of channel k")
+        fail("channel 4k + 2a + b must hold pixel (2i + a, 2j + b) of input channel k "
+             "(top-left, top-right, bottom-left, bottom-right of each 2x2 block)")
+
+    def round_trip(call):
+        y = np.asarray(call(want, True), dtype=np.float64)
+        expect_shape(y, x.shape, "squeeze(y, reverse=True) for y of shape (2, 8, 2, 3)")
+        if not close(y, x):
+            fail("squeeze(squeeze(x), reverse=True) does not give x back")
+
+    return run_checks("squeeze", squeeze, [
+        ("returns shape (n, 4c, h/2, w/2)", shape),
+        ("moves each 2x2 block to 4 channels (as nflib.Squeeze)", blocks),
+        ("reverse=True undoes it (round trip)", round_trip)])
+
+
+# ---- LU log-det of a 1x1 convolution ---------------------------------------------------------
+
+def _weights():
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((4, 4))
+    b = np.array([[0.0, 2.0, 1.0], [1.0, 1.0, 0.0], [3.0, 0.0, -1.0]])   # needs pivoting
+    c = np.diag([2.0, 0.5, 0.8])
+    return [(a, 3, 5), (b, 4, 4), (c, 32, 32)]
+
+
+def check_conv1x1_log_det(conv1x1_log_det):
+    """A number; h w log|det W| for random, pivoting and negative-determinant matrices."""
+    cases = _weights()
+
+    def scalar(call):
+        w, h, wd = cases[0]
+        value = np.asarray(call(w, h, wd), dtype=np.float64)
+        if value.shape != ():
+            fail(f"return one number (the log-det of the whole layer); got shape {value.shape}")
+
+    def values(call):
+        for w, h, wd in cases:
+            got = float(np.asarray(call(w, h, wd), dtype=np.float64))
+            logabs = np.linalg.slogdet(w)[1]
+            want = h * wd * logabs
+            if np.isclose(got, want, rtol=1e-9, atol=1e-9):
+                continue
+            if np.isnan(got):
+                fail("got NaN: some diagonal entries of U are negative; take log|U_ii|")
+            if np.isclose(got, logabs, rtol=1e-9):
+                fail(f"for a {h} x {wd} image got log|det W| = {got:.6g}: the Jacobian holds "
+                     "one copy of W per pixel, so multiply by h * w")
+            if np.isclose(got, np.exp(want), rtol=1e-9) or np.isclose(
+                    got, h * wd * np.linalg.det(w), rtol=1e-9):
+                fail("take the logarithm of |det|")
+            if np.isclose(got, -want, rtol=1e-9):
+                fail("the sign is flipped: the forward map's log-det is +h w sum log|U_ii|")
+            fail(f"for W of size {w.shape[0]} on a {h} x {wd} image got {got:.6g}, expected "
+                 f"h w log|det W| = {want:.6g}")
+
+    return run_checks("conv1x1_log_det", conv1x1_log_det, [
+        ("returns one number", scalar),
+        ("equals h * w * log|det W| (slogdet)", values)])
+
+
+# ---- bits per dimension ----------------------------------------------------------------------
+
+def check_bits_per_dim(bits_per_dim):
+    """The uniform model, a hand example, and typical slips (log base, d, the offset)."""
+    cases = [(0.0, 64, 17), (-80.0, 64, 17), (1500.0, 3072, 256), (-250.0, 784, 256)]
+
+    def want(nll, d, levels):
+        return (nll + d * np.log(levels)) / (d * np.log(2.0))
+
+    def uniform(call):
+        got = float(np.asarray(call(0.0, 64, 17), dtype=np.float64))
+        if not np.isclose(got, np.log2(17)):
+            fail(f"a model with nll = 0 nats on [0, 1)^64 is uniform, so 17 levels cost "
+                 f"log2(17) = {np.log2(17):.4f} bits per pixel; got {got:.6g}")
+
+    def values(call):
+        for nll, d, levels in cases:
+            got = float(np.asarray(call(nll, d, levels), dtype=np.float64))
+            right = want(nll, d, levels)
+            if np.isclose(got, right, rtol=1e-10):
+                continue
+            if np.isclose(got, nll / (d * np.log(2.0)), rtol=1e-10):
+                fail("the offset log2(levels) from rescaling the pixels to [0, 1) is missing")
+            if np.isclose(got, (nll + d * np.log(levels)) / d, rtol=1e-10):
+                fail("that is nats per dimension: divide by ln 2 for bits")
+            if np.isclose(got, (nll + d * np.log(levels)) / np.log(2.0), rtol=1e-10):
+                fail("that is bits per image: divide by the number of dimensions d")
+            if np.isclose(got, (nll - d * np.log(levels)) / (d * np.log(2.0)), rtol=1e-10):
+                fail("the rescaling offset has the wrong sign: densities on [0, 1) are "
+                     "levels^d times larger than on [0, levels), so add d ln(levels)")
+            fail(f"for nll = {nll}, d = {d}, levels = {levels} got {got:.6g}, expected "
+                 f"{right:.6g}")
+
+    return run_checks("bits_per_dim", bits_per_dim, [
+        ("gives log2(levels) for the uniform model", uniform),
+        ("converts nats per image to bits per dimension", values)])
+
+
+# ---- ActNorm initialisation ------------------------------------------------------------------
+
+def check_actnorm_init(actnorm_init):
+    """Shapes, zero mean and unit variance per channel after the map, and nflib's values."""
+    rng = np.random.default_rng(12)
+    spread = np.array([0.5, 2.0, 4.0]).reshape(1, 3, 1, 1)
+    centre = np.array([-1.0, 0.0, 3.0]).reshape(1, 3, 1, 1)
+    x = centre + spread * rng.standard_normal((16, 3, 4, 4))
+    x[:, :, 0, 0] += 5.0                      # pixels differ: per-pixel stats would differ
+
+    def pair(call):
+        out = call(x)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            fail("return a pair (log_scale, bias)")
+        for value, name in zip(out, ("log_scale", "bias")):
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.shape != (3,):
+                hint = ""
+                if arr.shape == (3, 4, 4):
+                    hint = ": average over the pixels too, one value per channel"
+                elif arr.shape == ():
+                    hint = ": one value per channel, not one for the whole tensor"
+                fail(f"{name} has shape {arr.shape}; expected (3,) for 3 channels{hint}")
+
+    def normalises(call):
+        log_scale, bias = (np.asarray(v, dtype=np.float64) for v in call(x))
+        z = (x - bias.reshape(1, 3, 1, 1)) * np.exp(-log_scale.reshape(1, 3, 1, 1))
+        mean, std = z.mean(axis=(0, 2, 3)), z.std(axis=(0, 2, 3))
+        if close(mean, 0.0) and close(std, 1.0):
+            return
+        m, s = x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
+        if close(bias, -m):
+            fail("the bias has the wrong sign: z = (x - bias) e^{-log_scale} needs bias = mean")
+        if close(log_scale, np.log(s ** 2)):
+            fail("log_scale is the log of the variance; use the standard deviation")
+        if close(log_scale, -np.log(s)):
+            fail("log_scale has the wrong sign for the data direction: z = (x - bias) / e^{s} "
+                 "needs e^{s} = std, s = log std")
+        fail(f"after z = (x - bias) e^(-log_scale) the channels have means "
+             f"{np.round(mean, 3).tolist()} and standard deviations {np.round(std, 3).tolist()}; "
+             "expected 0 and 1")
+
+    def matches(call):
+        log_scale, bias = (np.asarray(v, dtype=np.float64) for v in call(x))
+        ref_ls, ref_b = ActNorm(3).initial_parameters(x, "inverse")
+        if not (close(log_scale, ref_ls) and close(bias, ref_b)):
+            fail("the values differ from nflib.ActNorm's initialisation")
+
+    def notes(call):
+        log_scale, _ = call(x)
+        return [f"per-channel scales: {np.round(np.exp(log_scale), 3).tolist()}"]
+
+    return run_checks("actnorm_init", actnorm_init, [
+        ("returns (log_scale, bias), one value per channel", pair),
+        ("gives zero mean and unit variance per channel", normalises),
+        ("agrees with nflib.ActNorm", matches)], notes=notes)

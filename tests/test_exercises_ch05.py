@@ -1,0 +1,177 @@
+"""Exercises of chapter 5: the instructor notebook passes every check, the learner notebook
+reports "not implemented", and each check rejects typical wrong answers with the right property
+named."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+from nflib.course.exercises import ch05
+from notebooks import ROOT, execute_notebook
+
+INSTRUCTOR = ROOT / "exercises" / "05_glow.md"
+LEARNER = ROOT / "exercises" / "learner" / "05_glow.md"
+CHECK_CELL = re.compile(r"^ex\.check_\w+\(\w+\)\s*$")
+
+
+def _check_outputs(nb):
+    return [nb.outputs_text(i) for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and CHECK_CELL.match(cell.source.strip())]
+
+
+@pytest.mark.slow
+def test_instructor_notebook_passes_every_check():
+    outputs = _check_outputs(execute_notebook(INSTRUCTOR))
+    assert len(outputs) == 4
+    failing = [text for text in outputs if not text.startswith("PASSED")]
+    assert not failing, "\n\n".join(failing)
+
+
+@pytest.mark.slow
+def test_learner_notebook_reports_not_implemented():
+    outputs = _check_outputs(execute_notebook(LEARNER))
+    assert len(outputs) == 4
+    wrong = [text for text in outputs if not text.startswith("NOT IMPLEMENTED")]
+    assert not wrong, "\n\n".join(wrong)
+
+
+# ---- right answers, written independently of the instructor notebook --------------------------
+
+def _squeeze(x, reverse=False):
+    x = np.asarray(x, dtype=float)
+    if not reverse:
+        n, c, h, w = x.shape
+        out = np.empty((n, 4 * c, h // 2, w // 2))
+        for k in range(c):
+            for a in range(2):
+                for b in range(2):
+                    out[:, 4 * k + 2 * a + b] = x[:, k, a::2, b::2]
+        return out
+    n, c4, h, w = x.shape
+    out = np.empty((n, c4 // 4, 2 * h, 2 * w))
+    for k in range(c4 // 4):
+        for a in range(2):
+            for b in range(2):
+                out[:, k, a::2, b::2] = x[:, 4 * k + 2 * a + b]
+    return out
+
+
+def _conv_log_det(w, h, wd):
+    return h * wd * np.linalg.slogdet(w)[1]
+
+
+def _bpd(nll, d, levels):
+    return nll / (d * np.log(2)) + np.log2(levels)
+
+
+def _actnorm(x):
+    return np.log(x.std(axis=(0, 2, 3))), x.mean(axis=(0, 2, 3))
+
+
+RIGHT = {
+    "squeeze": (ch05.check_squeeze, _squeeze),
+    "conv1x1_log_det": (ch05.check_conv1x1_log_det, _conv_log_det),
+    "bits_per_dim": (ch05.check_bits_per_dim, _bpd),
+    "actnorm_init": (ch05.check_actnorm_init, _actnorm),
+}
+
+
+def _plain_reshape(x, reverse=False):
+    x = np.asarray(x, dtype=float)
+    n, c, h, w = x.shape
+    return x.reshape(n, 4 * c, h // 2, w // 2) if not reverse else x.reshape(n, c // 4, 2 * h,
+                                                                             2 * w)
+
+
+def _swapped_blocks(x, reverse=False):
+    """Channel order 4k + a + 2b (columns first): a common slip."""
+    x = np.asarray(x, dtype=float)
+    n, c, h, w = x.shape
+    y = x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 5, 3, 2, 4)
+    return y.reshape(n, 4 * c, h // 2, w // 2)
+
+
+def _lu_no_abs(w, h, wd):
+    with np.errstate(invalid="ignore"):
+        return h * wd * np.sum(np.log(np.diag(linalg.lu(w)[2])))
+
+
+WRONG = {
+    "squeeze as a plain reshape": ("squeeze", _plain_reshape, "2x2 block", "plain reshape"),
+    "squeeze with columns first": ("squeeze", _swapped_blocks, "2x2 block", "4k + 2a + b"),
+    "squeeze that cannot reverse": (
+        "squeeze", lambda x, reverse=False: _squeeze(x), "round trip", "shape"),
+    "log-det of W without h w": (
+        "conv1x1_log_det", lambda w, h, wd: np.linalg.slogdet(w)[1], "h * w", "one copy of W"),
+    "log-det without absolute value": (
+        "conv1x1_log_det", _lu_no_abs, "h * w", "log|U_ii|"),
+    "log-det per pixel array": (
+        "conv1x1_log_det", lambda w, h, wd: np.full((h, wd), np.linalg.slogdet(w)[1]),
+        "one number", "shape"),
+    "bpd without the offset": (
+        "bits_per_dim", lambda nll, d, lv: nll / (d * np.log(2)), "uniform", "log2(17)"),
+    "bpd in nats": (
+        "bits_per_dim", lambda nll, d, lv: (nll + d * np.log(lv)) / d, "uniform", "log2(17)"),
+    "bpd per image": (
+        "bits_per_dim", lambda nll, d, lv: (nll + d * np.log(lv)) / np.log(2) / 64 * (
+            64 if d != 64 else 1), "nats per image", "divide by the number of dimensions"),
+    "bpd with the offset subtracted": (
+        "bits_per_dim", lambda nll, d, lv: 2 * np.log2(lv) - _bpd(nll, d, lv) if nll == 0
+        else (nll - d * np.log(lv)) / (d * np.log(2)), "nats per image", "wrong sign"),
+    "actnorm per pixel": (
+        "actnorm_init", lambda x: (np.log(x.std(axis=0)), x.mean(axis=0)), "one value per channel",
+        "average over the pixels"),
+    "actnorm bias sign": (
+        "actnorm_init", lambda x: (_actnorm(x)[0], -_actnorm(x)[1]), "zero mean", "wrong sign"),
+    "actnorm log variance": (
+        "actnorm_init", lambda x: (np.log(x.var(axis=(0, 2, 3))), _actnorm(x)[1]), "zero mean",
+        "variance"),
+    "actnorm whole tensor": (
+        "actnorm_init", lambda x: (np.log(x.std()), x.mean()), "one value per channel",
+        "one value per channel"),
+}
+
+
+def _pending(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
+def test_check_accepts_a_right_answer(name):
+    check, right = RIGHT[name]
+    feedback = check(right)
+    assert feedback.status == "passed", repr(feedback)
+
+
+@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
+def test_check_reports_not_implemented(name):
+    check, _ = RIGHT[name]
+    feedback = check(_pending)
+    assert feedback.status == "not implemented", repr(feedback)
+    assert repr(feedback).startswith("NOT IMPLEMENTED")
+
+
+@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
+def test_check_reports_a_crash_as_a_failure(name):
+    check, _ = RIGHT[name]
+
+    def crashes(*args, **kwargs):
+        raise TypeError("unsupported operand")
+
+    feedback = check(crashes)
+    assert feedback.status == "failed" and "TypeError: unsupported operand" in feedback.message
+
+
+@pytest.mark.parametrize("case", WRONG, ids=list(WRONG))
+def test_check_rejects_a_typical_wrong_answer(case):
+    name, wrong, prop, phrase = WRONG[case]
+    check, _ = RIGHT[name]
+    with np.errstate(all="ignore"):
+        feedback = check(wrong)
+    assert feedback.status == "failed", f"{case}: accepted\n{feedback!r}"
+    assert prop in feedback.failed, f"{case}: failed the wrong property\n{feedback!r}"
+    assert phrase in feedback.message, f"{case}: feedback does not explain it\n{feedback!r}"
