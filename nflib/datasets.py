@@ -338,7 +338,11 @@ def load_digits(flatten: bool = False):
     Images ``(1797, 1, 8, 8)``, or ``(1797, 64)`` with ``flatten=True``. No download: the data
     ship with scikit-learn.
     """
-    from sklearn.datasets import load_digits as _sk_load_digits
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError:
+        raise ImportError("the digits ship with scikit-learn, an optional dependency of nflib: "
+                          "pip install 'nflib[digits]' (or scikit-learn)") from None
 
     bunch = _sk_load_digits()
     pixels = np.asarray(bunch.images, dtype=np.float64)[:, None, :, :]

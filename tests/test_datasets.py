@@ -183,6 +183,7 @@ def test_samplers_are_seeded(toy):
 
 @pytest.fixture(scope="module")
 def pixels():
+    pytest.importorskip("sklearn", reason="the digits ship with scikit-learn (nflib[digits])")
     return datasets.load_digits()
 
 

@@ -233,6 +233,7 @@ def test_glow_flow_likelihood_gradient_matches_central_differences():
 
 
 def test_glow_trains_on_digits():
+    pytest.importorskip("sklearn", reason="the digits ship with scikit-learn (nflib[digits])")
     rng = np.random.default_rng(11)
     x, _ = nf.datasets.digits(rng)
     x = x[:400]
