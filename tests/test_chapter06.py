@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,7 +388,7 @@ def test_pitfall_demonstrations(nb, glued, z_fix):
     assert text.count("precision loss") >= 2
     assert TOL > glued["ch6_tight_gnorm"] > 1e-13
     assert glued["ch6_gain_last"] < glued["ch6_J_spacing"]
-    theta, norms = np.ones(4), []
+    theta = np.ones(4)
     for _ in range(20):
         g = nt.gradient(theta, z_fix)
         if np.linalg.norm(g) <= TOL:
@@ -424,8 +423,6 @@ def test_quiz(nb, source):
     assert any("jq-" in h or "quiz" in h.lower() for h in nb.html_outputs())
     numeric = [q for q in questions if q["type"] == "numeric"]
     assert numeric
-    import sys
-    sys.path.insert(0, str(Path(__file__).parent))
     from quiz_answers import ANSWERS
     for q in numeric:
         value = ANSWERS[q["id"]]()

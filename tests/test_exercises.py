@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import nflib as nf
 from nflib.course.exercises import ch01, ch02, ch06
 from nflib.course import newton as nt
 from nflib.checks import numerical_jacobian
 from notebooks import ROOT, execute_notebook
 
-sys.path.insert(0, str(ROOT / "tools"))
-import make_learner  # noqa: E402
+import make_learner
 
 INSTRUCTOR = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.md"))
 LEARNER_DIR = ROOT / "exercises" / "learner"

@@ -181,8 +181,13 @@ def test_reverse_kl_on_a_correlated_gaussian_approaches_minus_log_z():
     The loss estimates KL(q || p) - log Z >= -log Z, with equality when q = p."""
     a = np.array([[2.0, 1.2], [1.2, 1.0]])
     log_z = np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(a)[1]
-    log_target = lambda x: -0.5 * np.einsum("ni,ij,nj->n", x, a, x)
-    grad_log_target = lambda x: -x @ a
+
+    def log_target(x):
+        return -0.5 * np.einsum("ni,ij,nj->n", x, a, x)
+
+    def grad_log_target(x):
+        return -x @ a
+
     rng = np.random.default_rng(9)
     flow = nf.Flow(nf.StandardNormal(2),
                    nf.Compose([nf.realnvp(2, 4, (16,), rng=rng), nf.Affine(2)]))

@@ -46,7 +46,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from ..autoregressive import MAF
 from ..validation import LOG_2PI, as_batch

@@ -1,4 +1,5 @@
-"""Fixed examples of chapters 1 and 2 (the ring target is ``nflib.targets.ring_log_prob``), shared by the chapters, their exercises and the tests.
+"""Fixed examples of chapters 1 and 2, shared by the chapters, their exercises and the tests
+(the ring target is ``nflib.targets.ring_log_prob``).
 
 * ``Coupling2D(s, t)``: the first coupling layer, in two dimensions, with fixed functions
   ``s`` and ``t`` of the first coordinate (no parameters)::

@@ -48,8 +48,8 @@ from ..validation import LOG_2PI, as_batch
 
 __all__ = ["BANANA_K", "BANANA_LOG_Z", "EXACT_THETA", "banana_log_prob", "banana_grad",
            "banana_hessian", "coupling_forward", "objective", "gradient", "hessian",
-           "reverse_kl", "population_objective", "population_kl", "gauss_hermite_nodes", "OptimResult", "newton", "ascent_direction",
-           "damped_newton", "gradient_ascent"]
+           "reverse_kl", "population_objective", "population_kl", "gauss_hermite_nodes",
+           "OptimResult", "newton", "ascent_direction", "damped_newton", "gradient_ascent"]
 
 #: the map that pushes N(0, I) exactly onto the banana: x2 = z2 - k z1^2
 EXACT_THETA = np.array([0.0, 0.0, 0.0, 0.0, -BANANA_K])

@@ -63,7 +63,8 @@ def _make_offline_and_accessible(html: str, label: str) -> str:
                   rf'\1 aria-label="{label}: frame"', html)
     html = re.sub(r'(<img id="_anim_img[^"]*")', rf'\1 alt="{label}"', html)
     # the loop-mode radio buttons have visible labels; give their group a name as well
-    html = html.replace('<form action="#n" name="', f'<form aria-label="{label}: playback mode" action="#n" name="')
+    html = html.replace('<form action="#n" name="',
+                        f'<form aria-label="{label}: playback mode" action="#n" name="')
     # on a phone the row of buttons wraps instead of running off the screen
     return _NARROW_SCREEN_STYLE + html
 

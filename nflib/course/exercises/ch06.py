@@ -150,7 +150,7 @@ def check_newton_step(newton_step):
 
     def banana(call):
         z, t = base_points(), np.zeros(5)
-        for k in range(20):
+        for _ in range(20):
             g = nt.gradient(t, z)
             if np.linalg.norm(g) < 1e-9:
                 return
