@@ -11,6 +11,17 @@ The Jacobian is triangular (after reordering the coordinates), so the log-determ
 of the log-scales of the transformed coordinates, and the inverse is explicit:
 z = mask*x + (1-mask)*(x - t)*exp(-s), with s and t computed from the unchanged coordinates.
 The last layer of the MLP starts at zero, so a new coupling layer is the identity.
+
+``clamp=None`` builds an unclamped layer, s = raw: nothing then bounds the scale exp(s), which is
+how training overflows (kept for demonstrations of exactly that).
+
+Masks (1 = kept):
+
+* ``alternating_mask(d, parity)``: m_j = 1 when j + parity is even (vectors);
+* ``checkerboard_mask((c, h, w), parity)``: m = 1 at pixel (i, j) when i + j + parity is even, in
+  every channel (RealNVP's spatial checkerboard), flattened channel-major to c*h*w entries;
+* ``channel_mask((c, h, w), parity)``: keep the first c//2 channels (parity 0) or the others
+  (parity 1), flattened the same way (RealNVP's channel-wise mask, used after a squeeze).
 """
 
 from __future__ import annotations
@@ -20,7 +31,8 @@ import numpy as np
 from .core import Bijection, Compose, prefixed
 from .mlp import MLP
 
-__all__ = ["AdditiveCoupling", "AffineCoupling", "realnvp"]
+__all__ = ["AdditiveCoupling", "AffineCoupling", "realnvp", "alternating_mask",
+           "checkerboard_mask", "channel_mask"]
 
 
 def _check_mask(mask) -> np.ndarray:
@@ -34,6 +46,57 @@ def _check_mask(mask) -> np.ndarray:
         raise ValueError("mask must contain both 1s (coordinates kept) and 0s (coordinates "
                          "transformed); otherwise the layer is the identity or has no conditioner")
     return mask
+
+
+def _check_parity(parity) -> int:
+    if parity not in (0, 1):
+        raise ValueError(f"parity must be 0 or 1; got {parity!r}")
+    return int(parity)
+
+
+def _check_image_shape(shape):
+    try:
+        c, h, w = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be (c, h, w); got {shape!r}") from None
+    if min(c, h, w) < 1 or tuple(shape) != (c, h, w):
+        raise ValueError(f"shape must hold three positive integers (c, h, w); got {shape!r}")
+    return c, h, w
+
+
+def alternating_mask(d: int, parity: int = 0) -> np.ndarray:
+    """Boolean mask of length ``d``: coordinate j is kept (True) when j + parity is even.
+
+    Parity 0 keeps 0, 2, 4, ...; parity 1 keeps 1, 3, 5, ... (the complement). These are the
+    masks of ``realnvp``, whose layer k uses parity k % 2.
+    """
+    if int(d) != d or d < 2:
+        raise ValueError(f"a coupling mask needs dimension d >= 2; got {d!r}")
+    return (np.arange(int(d)) + _check_parity(parity)) % 2 == 0
+
+
+def checkerboard_mask(shape, parity: int = 0) -> np.ndarray:
+    """Spatial checkerboard mask for flattened ``(c, h, w)`` images, shape ``(c*h*w,)``.
+
+    Pixel (i, j) of every channel is kept when i + j + parity is even; flattened channel-major
+    (index = (ch * h + i) * w + j), the layout of ``image.reshape(n, -1)``. Needs h*w >= 2.
+    """
+    c, h, w = _check_image_shape(shape)
+    if h * w < 2:
+        raise ValueError(f"a checkerboard needs at least two pixels; got (h, w) = ({h}, {w})")
+    i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    board = (i + j + _check_parity(parity)) % 2 == 0
+    return np.broadcast_to(board, (c, h, w)).reshape(-1).copy()
+
+
+def channel_mask(shape, parity: int = 0) -> np.ndarray:
+    """Channel mask for flattened ``(c, h, w)`` images, shape ``(c*h*w,)``: keep every pixel of
+    the first c//2 channels (parity 0) or of the remaining ones (parity 1). Needs c >= 2."""
+    c, h, w = _check_image_shape(shape)
+    if c < 2:
+        raise ValueError(f"a channel mask needs at least two channels; got c = {c}")
+    first = np.repeat(np.arange(c) < c // 2, h * w)
+    return first if _check_parity(parity) == 0 else ~first
 
 
 def _as_index(idx: np.ndarray):
@@ -115,7 +178,8 @@ class AffineCoupling(_Coupling):
     """``AffineCoupling(mask, hidden=(64, 64), *, rng, clamp=3.0, activation="tanh")`` (RealNVP).
 
     x_moved = z_moved * exp(s) + t with s = c*tanh(raw/c), (raw, t) = MLP(z_kept);
-    log|det df/dz| = sum s. Gradients (g = upstream dL/dx, g_ld = dL/dlog_det):
+    log|det df/dz| = sum s. With ``clamp=None`` the log-scale is not clamped, s = raw (and
+    dL/draw = dL/ds below). Gradients (g = upstream dL/dx, g_ld = dL/dlog_det):
 
     * forward:  dL/ds = g_moved z_moved e^s + g_ld,  dL/dt = g_moved,  dL/draw = dL/ds (1 - tanh^2),
       dL/dz_moved = g_moved e^s,  dL/dz_kept = g_kept + (MLP backward of (dL/draw, dL/dt));
@@ -125,22 +189,30 @@ class AffineCoupling(_Coupling):
 
     _outputs_per_coordinate = 2
 
-    def __init__(self, mask, hidden=(64, 64), *, rng: np.random.Generator, clamp: float = 3.0,
-                 activation: str = "tanh"):
-        if not clamp > 0 or not np.isfinite(clamp):
-            raise ValueError(f"clamp must be a positive finite number; got {clamp!r}")
-        self.clamp = float(clamp)
+    def __init__(self, mask, hidden=(64, 64), *, rng: np.random.Generator,
+                 clamp: float | None = 3.0, activation: str = "tanh"):
+        if clamp is not None:
+            if isinstance(clamp, bool) or not isinstance(clamp, (int, float, np.number)) \
+                    or not clamp > 0 or not np.isfinite(clamp):
+                raise ValueError(f"clamp must be a positive finite number or None; got {clamp!r}")
+            clamp = float(clamp)
+        self.clamp = clamp
         super().__init__(mask, hidden, rng, activation)
 
     def _scale_shift(self, kept):
-        """(s, t, tanh(raw/c), net cache) from the kept coordinates."""
+        """(s, t, tanh(raw/c) or None when unclamped, net cache) from the kept coordinates."""
         out, net_cache = self.net.forward_cached(kept)
+        if self.clamp is None:
+            return out[:, :self.n_move], out[:, self.n_move:], None, net_cache
         th = np.tanh(out[:, :self.n_move] / self.clamp)
         return self.clamp * th, out[:, self.n_move:], th, net_cache
 
     def _net_backward(self, net_cache, th, g_s, g_t):
         g_out = np.empty((g_s.shape[0], 2 * self.n_move))
-        np.multiply(g_s, 1.0 - th * th, out=g_out[:, :self.n_move])
+        if th is None:
+            g_out[:, :self.n_move] = g_s
+        else:
+            np.multiply(g_s, 1.0 - th * th, out=g_out[:, :self.n_move])
         g_out[:, self.n_move:] = g_t
         g_kept, grads = self.net.backward(net_cache, g_out)
         return g_kept, self._net_grads(grads)
@@ -179,11 +251,12 @@ class AffineCoupling(_Coupling):
 
 
 def realnvp(d: int, n_layers: int, hidden=(64, 64), *, rng: np.random.Generator,
-            clamp: float = 3.0, activation: str = "tanh") -> Compose:
+            clamp: float | None = 3.0, activation: str = "tanh") -> Compose:
     """A RealNVP bijection: ``n_layers`` affine couplings with alternating masks.
 
     Layer k keeps the coordinates j with (j + k) even and transforms the others, so consecutive
-    layers transform complementary halves (in 2-D: first x_2 given x_1, then x_1 given x_2).
+    layers transform complementary halves (in 2-D: first x_2 given x_1, then x_1 given x_2);
+    its mask is ``alternating_mask(d, k % 2)``. ``clamp=None`` builds unclamped layers.
     """
     if int(d) != d or d < 2:
         raise ValueError(f"realnvp needs dimension d >= 2; got {d!r}")

@@ -1,0 +1,410 @@
+"""Chapter 4 (coupling flows): every glued number against an independent computation.
+
+The trained models are rebuilt here with the chapter's seeds (training is deterministic), and each
+KL the chapter reports as test NLL - H is checked by a second estimator: quadrature of the exact
+data density against the model density on a fine grid (RealNVP) or an independent Monte Carlo
+sample (MAF). Entropies, base KLs, densities at points and the worked example are recomputed
+from closed forms or scipy; the trend claims (depth, clamping) are checked on further seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import nflib as nf
+from nflib.course.ch04_coupling import (shared_toy, toy_data, train_nice, train_toy,
+                                        train_until_nonfinite)
+from notebooks import ROOT
+
+CHAPTER = "chapters/04_coupling_flows.md"
+#: CPU seconds the chapter's kernel may use (issue: under 30 s of one core)
+CPU_BUDGET = 30.0
+TOYS = ["two_moons", "eight_gaussians", "checkerboard", "rings"]
+
+
+# ---- independent references ------------------------------------------------------------------
+
+def mc_entropy(name, n=400_000, seed=99):
+    """-E[log p(X)] by Monte Carlo (independent of the datasets' quadrature), and its error."""
+    data = shared_toy(name)
+    logp = data.log_prob(data.sample(n, np.random.default_rng(seed)))
+    return float(-logp.mean()), float(logp.std(ddof=1) / math.sqrt(n))
+
+
+def second_moment(name):
+    """E||X||^2 in closed form for each toy."""
+    if name == "two_moons":
+        # moon k: c_k + (cos t, sin t), E[sin t] = +-2/pi, E[cos t] = 0; both give c.E = -1/(2 pi)
+        return 0.5 ** 2 + 0.25 ** 2 + 1.0 - 1.0 / math.pi + 2 * 0.1 ** 2
+    if name == "eight_gaussians":
+        return 2.0 ** 2 + 2 * 0.2 ** 2
+    if name == "checkerboard":
+        return 2 * (4.0 / 3.0)                 # each coordinate uniform on [-2, 2]
+    radii, noise = np.array([0.5, 1.0, 1.5]), 0.08
+    w = radii / radii.sum()
+    return float(np.sum(w * (radii ** 2 + 2 * noise ** 2)))
+
+
+BOXES = {"two_moons": (-2.6, 2.6, -1.7, 1.7), "eight_gaussians": (-3.4, 3.4, -3.4, 3.4),
+         "rings": (-2.2, 2.2, -2.2, 2.2)}
+
+
+def quadrature_kl(name, flow, h=0.01):
+    """KL(p || q) = int p (log p - log q) dx by the midpoint rule on a grid of spacing h.
+
+    The checkerboard is integrated square by square (p = 1/8 on the dark squares)."""
+    data = shared_toy(name)
+    if name == "checkerboard":
+        u = (np.arange(100) + 0.5) / 100
+        total = 0.0
+        for row in range(4):
+            for col in range(4):
+                if (row + col) % 2:
+                    continue
+                xx, yy = np.meshgrid(col - 2 + u, row - 2 + u)
+                logq = flow.log_prob(np.stack([xx.ravel(), yy.ravel()], axis=1))
+                total += np.mean(np.log(1 / 8) - logq) / 8        # area 1, density 1/8
+        return float(total), 1.0
+    x0, x1, y0, y1 = BOXES[name]
+    gx, gy = np.arange(x0 + h / 2, x1, h), np.arange(y0 + h / 2, y1, h)
+    xx, yy = np.meshgrid(gx, gy)
+    pts = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    logp = data.log_prob(pts)
+    p = np.exp(logp)
+    logq = np.concatenate([flow.log_prob(pts[s:s + 100_000])
+                           for s in range(0, len(pts), 100_000)])
+    return float(np.sum(p * (logp - logq)) * h * h), float(np.sum(p) * h * h)
+
+
+# ---- fixtures: the chapter's runs, rebuilt ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nvp_runs():
+    return {name: train_toy(name, "realnvp", depth=8, seed=0, n_steps=600) for name in TOYS}
+
+
+@pytest.fixture(scope="module")
+def maf_runs():
+    return {name: train_toy(name, "maf", depth=8, seed=0, n_steps=500) for name in TOYS}
+
+
+# ---- the executed chapter ----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_executes_within_the_cpu_budget(glued):
+    assert glued["ch4_cpu_seconds"] < CPU_BUDGET, glued["ch4_cpu_seconds"]
+
+
+@pytest.mark.slow
+def test_every_glue_reference_in_the_text_is_glued(glued):
+    text = (ROOT / CHAPTER).read_text()
+    used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", text))
+    assert used and not used - set(glued), sorted(used - set(glued))
+    assert all(name.startswith("ch4_") for name in glued), sorted(glued)
+
+
+@pytest.mark.slow
+def test_masks_keep_half(glued):
+    assert glued["ch4_board_kept"] == 16 and glued["ch4_board_size"] == 2 * 4 * 4
+
+
+@pytest.mark.slow
+def test_six_dimensional_layer_checks(glued):
+    assert glued["ch4_roundtrip6"] < 1e-10
+    assert glued["ch4_logdet_err6"] < 1e-6
+    # the clamp is active (raw beyond c) and holds: |s| = 3 tanh(|raw|/3) < 3
+    assert glued["ch4_max_raw6"] > 3.0
+    assert glued["ch4_max_s6"] == pytest.approx(3 * math.tanh(glued["ch4_max_raw6"] / 3), abs=1e-9)
+    assert glued["ch4_max_s6"] < 3.0
+    assert glued["ch4_wrong_err6"] > 1.0
+
+
+@pytest.mark.slow
+def test_nice_keeps_density_values_and_its_bound(glued):
+    assert glued["ch4_nice_density_err"] < 1e-12
+    assert abs(glued["ch4_nice_corr"]) > 0.3 and glued["ch4_nice_moved"] > 0.5
+    h, se = mc_entropy("two_moons")
+    assert glued["ch4_moons_entropy"] == pytest.approx(h, abs=5 * se + 1e-3)
+    assert glued["ch4_nice_bound"] == pytest.approx(math.log(2 * math.pi) - h, abs=5 * se + 1e-3)
+    # without scaling log q <= -log 2 pi on every point, so the bound holds exactly
+    assert glued["ch4_nice_plain_kl"] >= glued["ch4_nice_bound"] - 1e-12
+    assert glued["ch4_nice_peak"] <= 1 / (2 * math.pi) + 1e-12
+    assert glued["ch4_nice_scaled_kl"] < glued["ch4_nice_bound"]
+    assert glued["ch4_nice_sigma_sum"] < 0
+
+
+@pytest.mark.slow
+def test_nice_kls_by_quadrature(glued):
+    for scaling, name in ((False, "ch4_nice_plain_kl"), (True, "ch4_nice_scaled_kl")):
+        flow, kl = train_nice(scaling)
+        assert kl == pytest.approx(glued[name], abs=1e-6)        # same seeds, same model
+        kl_quad, mass = quadrature_kl("two_moons", flow)
+        assert mass == pytest.approx(1.0, abs=1e-3)
+        assert glued[name] == pytest.approx(kl_quad, abs=0.02), (name, kl_quad)
+        if not scaling:     # volume preserving: no density above the base's peak 1 / 2 pi
+            assert glued["ch4_nice_peak"] == pytest.approx(
+                float(np.exp(flow.log_prob(toy_data("two_moons", 0)[3]).max())), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_same_mask_bound_is_the_marginal_kl(glued):
+    assert glued["ch4_same_mask_moved"] == 0.0
+    moons = shared_toy("two_moons")
+    x1 = np.linspace(-2.3, 2.3, 921)
+
+    def joint(x2):
+        return np.exp(moons.log_prob(np.stack([x1, np.full_like(x1, x2)], axis=1)))
+
+    p1 = integrate.quad_vec(joint, -1.6, 1.6, epsabs=1e-10)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(p1 > 0, p1 * (np.log(p1) - stats.norm.logpdf(x1)), 0.0)
+    assert integrate.simpson(p1, x=x1) == pytest.approx(1.0, abs=1e-4)
+    assert glued["ch4_marginal_kl"] == pytest.approx(integrate.simpson(f, x=x1), abs=2e-3)
+
+
+@pytest.mark.slow
+def test_jacobian_sparsity_by_depth(glued):
+    # dependency pattern of alternating couplings in d = 4, propagated with booleans
+    d, dep = 4, np.eye(4, dtype=bool)
+    zeros = []
+    for k in range(4):
+        kept = (np.arange(d) + k) % 2 == 0
+        new = dep.copy()
+        for j in np.flatnonzero(~kept):
+            new[j] = dep[j] | dep[kept].any(axis=0)
+        dep = new
+        zeros.append(int((~dep).sum()))
+    assert glued["ch4_zeros_by_depth"] == zeros == [8, 2, 0, 0]
+    assert glued["ch4_first_full"] == 3
+    assert glued["ch4_mix_logdet_err"] < 1e-10
+
+
+@pytest.mark.slow
+def test_entropies_and_untrained_base(glued):
+    for name in TOYS:
+        h, se = mc_entropy(name)
+        if name == "checkerboard":
+            assert glued[f"ch4_entropy_{name}"] == pytest.approx(math.log(8.0), abs=1e-12)
+        assert glued[f"ch4_entropy_{name}"] == pytest.approx(h, abs=5 * se + 1e-3), name
+        # KL(p || N(0, I)) = log 2 pi + E||X||^2 / 2 - H, on 20000 test points
+        exact = math.log(2 * math.pi) + second_moment(name) / 2 - glued[f"ch4_entropy_{name}"]
+        assert glued[f"ch4_kl_base_{name}"] == pytest.approx(exact, abs=0.03), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TOYS)
+def test_realnvp_kl_by_quadrature(glued, nvp_runs, name):
+    run = nvp_runs[name]
+    assert run.kl == pytest.approx(glued[f"ch4_kl_{name}"], abs=1e-6)   # same seeds, same model
+    kl_quad, mass = quadrature_kl(name, run.flow)
+    assert mass == pytest.approx(1.0, abs=1e-3)
+    assert glued[f"ch4_kl_{name}"] == pytest.approx(kl_quad, abs=4 * run.kl_se + 0.01), (
+        name, glued[f"ch4_kl_{name}"], kl_quad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TOYS)
+def test_maf_kl_by_an_independent_sample(glued, maf_runs, name):
+    run = maf_runs[name]
+    assert run.kl == pytest.approx(glued[f"ch4_kl_maf_{name}"], abs=1e-6)
+    kl, se = shared_toy(name).kl_divergence(run.flow.log_prob, 50_000,
+                                            np.random.default_rng(1234))
+    assert glued[f"ch4_kl_maf_{name}"] == pytest.approx(kl, abs=4 * (se + run.kl_se) + 0.005)
+
+
+@pytest.mark.slow
+def test_table_claims(glued):
+    for name in TOYS:
+        nvp, maf, base = (glued[f"ch4_kl{k}_{name}"] for k in ("", "_maf", "_base"))
+        assert nvp < base and maf < base, name                # both improve on the base
+        assert 0.05 < nvp < 0.6, name                         # "a tenth to a half of a nat"
+        assert abs(maf - nvp) < 0.1, name                     # close in 2-D
+    # parameters: per layer an MLP 1 -> 32 -> 32 -> 2 (coupling) or the masked 2 -> 32 -> 32 -> 4
+    # MADE, in which only input 0 and outputs (mu_1, s_1) are connected (+ the 4 output biases)
+    coupling = (1 * 32 + 32) + (32 * 32 + 32) + (32 * 2 + 2)
+    made = (1 * 32 + 32) + (32 * 32 + 32) + (32 * 2 + 4)
+    assert glued["ch4_nvp_params"] == 8 * coupling
+    assert glued["ch4_maf_params"] == 8 * made
+    assert glued["ch4_nvp_cpu"] > 0 and glued["ch4_maf_cpu"] > 0
+
+
+@pytest.mark.slow
+def test_deeper_is_better(glued):
+    depth_kl = np.array(glued["ch4_depth_kl"])
+    assert depth_kl.shape == (3, 3)
+    assert np.all(depth_kl[0] > depth_kl[1]) and np.all(depth_kl[1] > depth_kl[2])
+    assert glued["ch4_depth_deeper_every_seed"] is True
+    for k, row in zip((2, 4, 8), depth_kl):
+        assert glued[f"ch4_depth{k}_mean"] == pytest.approx(row.mean(), abs=1e-12)
+    rerun = train_toy("two_moons", "realnvp", 4, 1, n_steps=300)
+    assert rerun.kl == pytest.approx(depth_kl[1, 1], abs=1e-6)
+    kl_quad, _ = quadrature_kl("two_moons", rerun.flow)      # a second estimator of one entry
+    assert depth_kl[1, 1] == pytest.approx(kl_quad, abs=4 * rerun.kl_se + 0.01)
+    # further seeds: the mean still falls with depth, and 8 layers beat 2 on every seed
+    more = np.array([[train_toy("two_moons", "realnvp", k, s, n_steps=300).kl
+                      for s in (3, 4, 5)] for k in (2, 4, 8)])
+    means = more.mean(axis=1)
+    assert means[0] > means[1] > means[2], more
+    assert np.all(more[0] > more[2]), more
+
+
+@pytest.mark.slow
+def test_checkerboard_leak_and_its_bound(glued, nvp_runs):
+    leak = glued["ch4_leak"]
+    assert glued["ch4_leak_bound"] == pytest.approx(-math.log(1 - leak), abs=1e-12)
+    assert glued["ch4_leak_bound"] <= glued["ch4_kl_checkerboard"]
+    # the model's mass on the board's dark squares, by quadrature; the leak is the rest
+    flow, u = nvp_runs["checkerboard"].flow, (np.arange(200) + 0.5) / 200
+    on_support = 0.0
+    for row in range(4):
+        for col in range(4):
+            if (row + col) % 2 == 0:
+                xx, yy = np.meshgrid(col - 2 + u, row - 2 + u)
+                on_support += np.mean(np.exp(flow.log_prob(
+                    np.stack([xx.ravel(), yy.ravel()], axis=1))))
+    se = math.sqrt(leak * (1 - leak) / 20000)
+    assert leak == pytest.approx(1 - on_support, abs=4 * se + 0.003)
+
+
+@pytest.mark.slow
+def test_rings_centre(glued, nvp_runs):
+    radii, noise = np.array([0.5, 1.0, 1.5]), 0.08
+    w = radii / radii.sum()
+    at_zero = float(np.sum(w * np.exp(-radii ** 2 / (2 * noise ** 2))) / (2 * math.pi * noise ** 2))
+    assert glued["ch4_rings_centre_data"] == pytest.approx(at_zero, rel=1e-8)
+
+    def ring_density(r):          # at (1, 0): average of N(x; r (cos a, sin a), noise^2 I)
+        def f(a):
+            return math.exp(-((1 - r * math.cos(a)) ** 2 + (r * math.sin(a)) ** 2)
+                            / (2 * noise ** 2)) / (2 * math.pi * noise ** 2)
+        return integrate.quad(f, -math.pi, math.pi, points=[0.0], limit=200)[0] / (2 * math.pi)
+
+    at_one = sum(wk * ring_density(r) for wk, r in zip(w, radii))
+    assert glued["ch4_rings_peak_data"] == pytest.approx(at_one, rel=1e-6)
+    model = float(np.exp(nvp_runs["rings"].flow.log_prob(np.zeros((1, 2)))[0]))
+    assert glued["ch4_rings_centre_model"] == pytest.approx(model, rel=1e-9)
+    assert glued["ch4_rings_centre_model"] > 1e4 * glued["ch4_rings_centre_data"]
+
+
+@pytest.mark.slow
+def test_unclamped_overflows_and_clamped_trains(glued):
+    assert glued["ch4_unclamped_steps"] == [2, 2, 2]
+    assert glued["ch4_unclamped_step0"] == 2
+    _, x_train, _, _ = toy_data("two_moons", seed=0)
+    for seed in (3, 4, 5):                       # further seeds diverge as well
+        rng = np.random.default_rng(seed)
+        flow = nf.Flow(nf.StandardNormal(2), nf.realnvp(2, 16, (32, 32), rng=rng, clamp=None,
+                                                        activation="relu"))
+        losses = train_until_nonfinite(flow, x_train, rng=rng, n_steps=20, lr=1e-2)
+        assert len(losses) <= 5 and not np.isfinite(losses[-1]), losses
+    assert glued["ch4_clamped_finite"] is True
+    assert glued["ch4_clamped_peak"] > 1e6
+    # the final loss is below the untrained flow's (the base N(0, I) on two moons)
+    base_nll = -float(nf.StandardNormal(2).log_prob(x_train).mean())
+    assert glued["ch4_clamped_final"] < base_nll - 0.5
+
+
+@pytest.mark.slow
+def test_actnorm_initial_losses(glued):
+    _, x_train, _, _ = toy_data("two_moons", seed=0)
+    far = 20.0 * x_train + 50.0
+    plain = -np.mean(stats.multivariate_normal(np.zeros(2), np.eye(2)).logpdf(far))
+    gauss = -np.mean(np.sum(stats.norm(far.mean(axis=0), far.std(axis=0)).logpdf(far), axis=1))
+    assert glued["ch4_far_start_plain"] == pytest.approx(plain, rel=1e-10)
+    assert glued["ch4_far_start_actnorm"] == pytest.approx(gauss, abs=1e-9)
+    assert glued["ch4_far_kl_actnorm"] < glued["ch4_far_kl_plain"]
+    assert glued["ch4_far_kl_actnorm"] > -0.02
+
+
+@pytest.mark.slow
+def test_speed_claims(glued):
+    # MAF samples with one pass per coordinate: 16 passes per layer in d = 16
+    assert glued["ch4_sample_ratio_16"] > 4
+    assert 0.3 < glued["ch4_density_ratio_16"] < 3
+    assert glued["ch4_kl_per_s_nvp"] > 0 and glued["ch4_kl_per_s_maf"] > 0
+    # "a similar rate per CPU second": within 40 % of each other
+    assert 1 / 1.4 < glued["ch4_kl_per_s_nvp"] / glued["ch4_kl_per_s_maf"] < 1.4
+
+
+@pytest.mark.slow
+def test_worked_example_by_hand(glued):
+    w0 = [[0.5, -1.0], [1.0, 0.5]]
+    b0 = [0.0, 0.1]
+    w1 = [[0.4, -0.2, 1.0, 0.0], [0.3, 0.6, -0.5, 2.0]]
+    b1 = [0.1, 0.0, 0.0, -1.0]
+    z = [1.0, 2.0, -0.5, 0.5]
+    kept = [z[0], z[2]]
+    h = [math.tanh(kept[0] * w0[0][j] + kept[1] * w0[1][j] + b0[j]) for j in range(2)]
+    out = [h[0] * w1[0][k] + h[1] * w1[1][k] + b1[k] for k in range(4)]
+    s = [3 * math.tanh(v / 3) for v in out[:2]]
+    t = out[2:]
+    x2, x4 = z[1] * math.exp(s[0]) + t[0], z[3] * math.exp(s[1]) + t[1]
+    expected = {"h1": h[0], "h2": h[1], "s2": s[0], "s4": s[1], "t2": t[0], "t4": t[1],
+                "x2": x2, "x4": x4, "logdet": s[0] + s[1], "lib_logdet": s[0] + s[1]}
+    for key, value in expected.items():
+        assert glued[f"ch4_hand_{key}"] == pytest.approx(value, abs=1e-12), key
+    assert glued["ch4_hand_lib_err"] < 1e-12 and glued["ch4_hand_back_err"] < 1e-12
+
+    # the log-det against a central-difference Jacobian of the map written out above
+    def layer(v):
+        hh = np.tanh(np.array([v[0], v[2]]) @ np.array(w0) + b0)
+        o = hh @ np.array(w1) + b1
+        ss = 3 * np.tanh(o[:2] / 3)
+        return np.array([v[0], v[1] * np.exp(ss[0]) + o[2], v[2], v[3] * np.exp(ss[1]) + o[3]])
+
+    zz, eps = np.array(z), 1e-6
+    jac = np.array([(layer(zz + eps * e) - layer(zz - eps * e)) / (2 * eps) for e in np.eye(4)]).T
+    assert glued["ch4_hand_logdet"] == pytest.approx(np.linalg.slogdet(jac)[1], abs=1e-8)
+
+
+@pytest.mark.slow
+def test_layer_count_example(glued):
+    # alternating halves: layers 2k-1 and 2k together transform every coordinate once
+    assert glued["ch4_twice_alternating"] == 2 * 2
+
+
+@pytest.mark.slow
+def test_overfitting_demo(glued):
+    h = shared_toy("two_moons").entropy()
+    assert glued["ch4_over_best_step"] < 500
+    assert glued["ch4_over_last_val"] > glued["ch4_over_best_val"] + 0.5
+    assert glued["ch4_over_last_train"] < h < glued["ch4_over_best_val"]
+
+
+@pytest.mark.slow
+def test_practice_answers(glued):
+    assert glued["ch4_practice_c2_slope"] == pytest.approx(1 / math.cosh(1.0) ** 2, abs=1e-14)
+    assert glued["ch4_practice_nice_logdet"] == pytest.approx(0.4, abs=1e-14)
+    h, se = mc_entropy("eight_gaussians")
+    assert glued["ch4_practice_bound_8g"] == pytest.approx(math.log(2 * math.pi) - h,
+                                                           abs=5 * se + 1e-3)
+    assert 0 < glued["ch4_practice_bound_8g"] < glued["ch4_nice_bound"]
+
+
+@pytest.mark.slow
+def test_interactive_figure_works_without_a_kernel(nb):
+    from test_chapter01 import animation_frame_counts
+
+    assert animation_frame_counts(nb) == [9]          # after 0, 1, ..., 8 layers
+    html = "\n".join(nb.html_outputs())
+    assert "font-awesome" not in html.lower() and 'aria-label="' in html
+    assert sum(len(h) for h in nb.html_outputs()) < 2_500_000
+
+
+def test_template_sections_in_order():
+    text = (ROOT / CHAPTER).read_text()
+    headings = [h.strip() for h in re.findall(r"^## (.+)$", text, flags=re.M)]
+    required = ["Learning objectives", "Worked examples", "Interactive figure", "Pitfalls",
+                "Practice problems", "Quiz", "Key terms", "Summary", "References"]
+    positions = [next(i for i, h in enumerate(headings) if h.startswith(r)) for r in required]
+    assert positions == sorted(positions), headings
+    assert 'show_quiz("04_coupling_flows")' in text
+    header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
+    assert "remove-output" in header
+    # the library's code is shown from the installed module, not copied into the page
+    assert "inspect.getsource(method)" in text and "def forward_cached" not in text
