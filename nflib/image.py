@@ -533,14 +533,6 @@ def image_view(flat_bijection: Bijection, shape) -> Compose:
 
 
 # ---------------------------------------------------------------------------------------------
-def _channel_mask(shape, parity: int) -> np.ndarray:
-    """Coupling mask on flattened ``(c, h, w)``: keep the first (parity 0) or last half of
-    the channels."""
-    c, h, w = shape
-    first = np.repeat(np.arange(c) < c // 2, h * w)
-    return first if parity == 0 else ~first
-
-
 def _actnorms(b: Bijection):
     """Every ActNorm inside ``b`` (through Compose, Split and Inverse)."""
     if isinstance(b, ActNorm):
@@ -593,7 +585,7 @@ def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Gener
     the same shape, so the whole model is a bijection of ``(n, c, h, w)`` images; wrap it with
     ``flat_view(model, shape)`` for a ``Flow`` with ``StandardNormal(c*h*w)``.
     """
-    from .coupling import AffineCoupling
+    from .coupling import AffineCoupling, channel_mask
 
     c, h, w = (positive_int(s, "shape entry") for s in shape)
     n_levels, depth = positive_int(n_levels, "n_levels"), positive_int(depth, "depth")
@@ -608,7 +600,7 @@ def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Gener
         layers.append(Split(inner, keep=keep))
     steps = []
     for k in range(depth):
-        coupling = AffineCoupling(_channel_mask(sq, k % 2), hidden, rng=rng, clamp=clamp)
+        coupling = AffineCoupling(channel_mask(sq, k % 2), hidden, rng=rng, clamp=clamp)
         steps.append([ActNorm(sq[0]), InvConv1x1(sq[0], rng=rng), image_view(coupling, sq)])
     for step in reversed(steps):
         layers.extend(step[::-1])
