@@ -143,9 +143,11 @@ def main(argv=None) -> int:
     for source in instructor_notebooks():
         target = LEARNER / source.name
         text = learner_text(source.read_text(encoding="utf-8"), source.name)
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current == text:
+            continue
         if args.check:
-            if not target.exists() or target.read_text(encoding="utf-8") != text:
-                stale.append(str(target.relative_to(ROOT)))
+            stale.append(str(target.relative_to(ROOT)))
         else:
             LEARNER.mkdir(exist_ok=True)
             target.write_text(text, encoding="utf-8")
