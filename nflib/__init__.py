@@ -15,11 +15,14 @@ from .mlp import MLP
 from .affine import Affine
 from .permute import Permute, Reverse
 from .planar import Planar
-from .coupling import AdditiveCoupling, AffineCoupling, realnvp
+from .coupling import (AdditiveCoupling, AffineCoupling, alternating_mask, channel_mask,
+                       checkerboard_mask, realnvp)
+from .spline import RationalQuadraticSpline, spline_flow
 from .autoregressive import MADE, MAF, IAF
 from .image import (ActNorm, InvConv1x1, Squeeze, Split, Reshape, Flatten, Unflatten,
                     flat_view, image_view, glow)
 from .train import Adam, History, fit, fit_reverse_kl
-from . import checks, datasets, optim, quadrature, targets
+from . import checks, datasets, diagnostics, optim, quadrature, targets
+from . import ode, flow_matching
 
 __version__ = "0.2.0"

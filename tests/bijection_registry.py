@@ -59,6 +59,12 @@ CASES = [
          ("forward",)),
     Case("realnvp", lambda rng: perturbed(nf.realnvp(3, 3, (8, 8), rng=rng), rng), (3,)),
     Case("compose_mixed", _compose_mixed, (3,)),
+    Case("rq_spline", lambda rng: perturbed(nf.RationalQuadraticSpline(
+        [1, 0, 1, 0], (8,), rng=rng, bins=5, bound=2.0), rng), (4,)),
+    Case("rq_spline_relu", lambda rng: perturbed(nf.RationalQuadraticSpline(
+        [0, 1, 1], (8, 8), rng=rng, bins=3, bound=1.5, activation="relu"), rng), (3,)),
+    Case("spline_flow", lambda rng: perturbed(nf.spline_flow(2, 3, (8,), rng=rng, bins=4,
+                                                             bound=2.5), rng), (2,)),
 ]
 
 

@@ -1,0 +1,332 @@
+"""Chapter 8 (beyond affine layers): every glued number against an independent computation
+(closed forms, scipy quadrature and eigenvalues, the formulas written out again here), the
+chapter's claims (splines beat affine couplings at equal size and steps, over several seeds; the
+discrete log-determinant converges at first order; too few solver steps lose the normalisation),
+and the page's structure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+from nflib import datasets, spline
+from nflib.course.ch08_demos import TOY_CONFIGS, train_toy
+from notebooks import ROOT, read_notebook
+
+CHAPTER = "chapters/08_beyond_affine.md"
+QUIZ = ROOT / "nflib" / "course" / "quizzes" / "08_beyond_affine.json"
+#: CPU seconds the page may use (issue: under 45 s of one core, training included)
+CPU_BUDGET = 45.0
+LOG_2PI = math.log(2 * math.pi)
+
+
+@pytest.fixture(scope="module")
+def source():
+    return (ROOT / CHAPTER).read_text(encoding="utf-8")
+
+
+# ---- the page as a whole -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_page_stays_within_its_cpu_budget(glued):
+    # measured inside the kernel: CPU time does not grow with the load of the machine
+    assert 0 < glued["ch8_kernel_cpu"] < CPU_BUDGET, glued["ch8_kernel_cpu"]
+
+
+@pytest.mark.slow
+def test_every_glue_reference_has_a_value(glued, source):
+    names = set(re.findall(r"\{glue(?::text)?\}`([A-Za-z0-9_]+)", source))
+    assert names, "the chapter glues no numbers into its text"
+    assert not names - set(glued), sorted(names - set(glued))
+    assert all(name.startswith("ch8_") for name in glued), sorted(glued)
+
+
+def test_template_sections_in_order(source):
+    headings = [h.strip() for h in re.findall(r"^## (.+)$", source, flags=re.M)]
+    wanted = ["Learning objectives", "Spline flows", "Continuous normalizing flows",
+              "Flow matching", "Worked examples", "Interactive figure", "Pitfalls",
+              "Where to go next", "Practice problems", "Quiz", "Key terms", "Summary",
+              "References"]
+    positions = [next(i for i, h in enumerate(headings) if h.startswith(w)) for w in wanted]
+    assert positions == sorted(positions), headings
+    assert 'show_quiz("08_beyond_affine")' in source
+    assert "{bibliography}" not in source
+
+
+def test_citations_exist_in_references(source):
+    bib = (ROOT / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))
+    cited = {k.strip() for group in re.findall(r"\{cite:[tp]\}`([^`]+)`", source)
+             for k in group.split(",")}
+    assert cited and cited <= keys, sorted(cited - keys)
+
+
+def test_glossary_terms_exist(source):
+    glossary = (ROOT / "glossary.md").read_text(encoding="utf-8").lower()
+    defined = set(re.findall(r"^([A-Za-z][^\n]*)\n  \S", glossary, flags=re.M))
+    terms = set(re.findall(r"\{term\}`([^`<]+)`", source))
+    assert len(terms) >= 5
+    assert not sorted(t for t in terms if t.lower() not in defined)
+
+
+def test_links_only_to_existing_labels_and_chapter_files(source):
+    """{ref} targets are this page's labels, the exercises', or labels of chapters 1, 2, 6;
+    other chapters are linked as files with {doc}."""
+    own = set(re.findall(r"^\(([a-z0-9-]+)\)=", source, flags=re.M))
+    allowed = set(own)
+    for name in ("01_change_of_variables", "02_normalizing_flows", "06_newton_fitting"):
+        text = (ROOT / "chapters" / f"{name}.md").read_text(encoding="utf-8")
+        allowed |= set(re.findall(r"^\(([a-z0-9-]+)\)=", text, flags=re.M))
+    exercises = (ROOT / "exercises" / "08_beyond_affine.md").read_text(encoding="utf-8")
+    allowed |= set(re.findall(r":label: (ex-08-[a-z0-9-]+)", exercises))
+    refs = set(re.findall(r"\{ref\}`(?:[^`<]*<)?([a-z0-9-]+)>?`", source))
+    assert refs and refs <= allowed, sorted(refs - allowed)
+    docs = set(re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", source))
+    stems = {"01_change_of_variables", "02_normalizing_flows", "03_autoregressive_flows",
+             "04_coupling_flows", "05_glow", "06_newton_fitting", "07_variational_inference",
+             "08_beyond_affine"}
+    for doc in docs:
+        folder, stem = doc.split("/")[-2:]
+        assert folder in ("chapters", "exercises") and stem in stems, doc
+    for stem in ("03_autoregressive_flows", "04_coupling_flows", "05_glow",
+                 "07_variational_inference"):
+        assert f"{{doc}}`../chapters/{stem}`" in source, stem
+
+
+def test_figures_have_alt_text_captions_and_names():
+    notebook = read_notebook(ROOT / CHAPTER)
+    figures = [c for c in notebook.cells if c.cell_type == "code"
+               and "mystnb" in c.metadata and "figure" in c.metadata["mystnb"]]
+    assert len(figures) >= 2
+    for cell in figures:
+        meta = cell.metadata["mystnb"]
+        assert len(meta["image"]["alt"]) > 40
+        assert len(meta["figure"]["caption"]) > 40
+        assert meta["figure"]["name"].startswith("fig-ch8-")
+        assert "set_xlabel" in cell.source and "set_ylabel" in cell.source
+
+
+@pytest.mark.slow
+def test_interactive_figure_and_page_size(nb):
+    html = [h for h in nb.html_outputs() if "_anim_slider" in h]
+    assert len(html) == 1, "expected one scrubbable animation"
+    assert len(re.findall(r"frames\[\d+\] = ", html[0])) == 11      # t = 0, 0.1, ..., 1
+    assert "font-awesome" not in html[0].lower()
+    widget_cells = [c for c in nb.cells if c.cell_type == "code" and "IntSlider" in c.source]
+    assert len(widget_cells) == 1
+    assert "remove-output" in widget_cells[0].metadata.get("tags", [])
+    total = sum(len(str(v)) for cell in nb.cells for out in cell.get("outputs", [])
+                for v in out.get("data", {}).values())
+    assert total < 2_500_000, f"outputs weigh {total / 1e6:.2f} MB"
+
+
+def test_quiz_and_exercise_links(source):
+    from nflib.course.quiz import load_quiz
+
+    questions = load_quiz(QUIZ)
+    assert len(questions) >= 8
+    assert all(q["id"].startswith("08-") for q in questions)
+    assert all(a.get("feedback") for q in json.loads(QUIZ.read_text()) for a in q["answers"])
+    labels = re.findall(r":label: (ex-08-[a-z0-9-]+)",
+                        (ROOT / "exercises" / "08_beyond_affine.md").read_text())
+    assert len(labels) >= 4
+    for label in labels:
+        assert f"{{ref}}`{label}`" in source, label
+    assert source.count(":class: dropdown") >= 5 or source.count("{dropdown}") >= 5
+
+
+# ---- spline flows ------------------------------------------------------------------------------
+
+def _mixture_logpdf(x):
+    return np.logaddexp(stats.norm.logpdf(x, -1.5, 0.5), stats.norm.logpdf(x, 1.5, 0.5)) \
+        + math.log(0.5)
+
+
+@pytest.mark.slow
+def test_one_dimensional_affine_against_spline(glued):
+    entropy = -integrate.quad(lambda x: math.exp(_mixture_logpdf(x)) * _mixture_logpdf(x),
+                              -np.inf, np.inf, limit=200)[0]
+    assert glued["ch8_entropy_bimodal"] == pytest.approx(entropy, abs=1e-6)
+    # best Gaussian in KL(p || q): moment matching; KL = -H + log(2 pi e sigma^2) / 2
+    variance = 0.5 ** 2 + 1.5 ** 2
+    kl_gauss = -entropy + 0.5 * math.log(2 * math.pi * math.e * variance)
+    assert glued["ch8_kl_affine_1d"] == pytest.approx(kl_gauss, abs=1e-6)
+    # the spline: knots on the exact transport, KL by quadrature in z (x = g(z))
+    cdf = lambda x: 0.5 * (stats.norm.cdf(x, -1.5, 0.5) + stats.norm.cdf(x, 1.5, 0.5))  # noqa
+    x_in = np.linspace(-2.5, 2.5, 7)
+    z_in = special.ndtri(cdf(x_in))
+    d_in = np.exp(stats.norm.logpdf(z_in) - _mixture_logpdf(x_in))
+    zk = np.concatenate([[-6.0], z_in, [6.0]])
+    xk = np.concatenate([[-6.0], x_in, [6.0]])
+    dk = np.concatenate([[1.0], d_in, [1.0]])
+
+    def integrand(z):
+        g, log_dg, _ = spline.rq_spline(np.array([z]), zk, xk, dk)
+        log_p = _mixture_logpdf(g[0])
+        log_q = stats.norm.logpdf(z) - log_dg[0]
+        return math.exp(log_p + log_dg[0]) * (log_p - log_q)
+
+    kl_spline = sum(integrate.quad(integrand, a, b, limit=200)[0]
+                    for a, b in zip(zk[:-1], zk[1:]))
+    kl_spline += sum(integrate.quad(lambda x: math.exp(_mixture_logpdf(x))
+                                    * (_mixture_logpdf(x) - stats.norm.logpdf(x)), a, b)[0]
+                     for a, b in ((-np.inf, -6.0), (6.0, np.inf)))
+    assert glued["ch8_kl_spline_1d"] == pytest.approx(kl_spline, abs=2e-5)
+    assert glued["ch8_kl_spline_1d"] < 0.05 * glued["ch8_kl_affine_1d"]
+
+
+@pytest.mark.slow
+def test_spline_checks_on_the_page(glued):
+    assert glued["ch8_rq_knot_err"] < 1e-12
+    assert glued["ch8_rq_roundtrip"] < 1e-10
+    assert glued["ch8_rq_logdet_err"] < 1e-6
+
+
+def _rq_bin(z, x0, w, y0, h, d0, d1):
+    s, xi = h / w, (z - x0) / w
+    q = xi * (1 - xi)
+    den = s + (d0 + d1 - 2 * s) * q
+    return (y0 + h * (s * xi ** 2 + d0 * q) / den,
+            s ** 2 * (d1 * xi ** 2 + 2 * s * q + d0 * (1 - xi) ** 2) / den ** 2)
+
+
+@pytest.mark.slow
+def test_worked_example_spline_bin(glued):
+    g, dg = _rq_bin(0.5, 0.0, 1.0, -1.0, 2.0, 1.0, 3.0)
+    assert glued["ch8_ex_g"] == pytest.approx(g, abs=1e-14) and round(g, 2) == -0.25
+    assert glued["ch8_ex_dg"] == pytest.approx(dg, abs=1e-14) and dg == pytest.approx(2.0)
+    # the inverse by bisection on the written-out bin
+    lo, hi = 0.0, 1.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _rq_bin(mid, 0.0, 1.0, -1.0, 2.0, 1.0, 3.0)[0] < g else (lo, mid)
+    assert glued["ch8_ex_z_back"] == pytest.approx(0.5 * (lo + hi), abs=1e-12)
+    assert glued["ch8_ex_z_back"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_toy_configurations_have_about_the_same_size():
+    affine = TOY_CONFIGS["affine"]
+    spl = TOY_CONFIGS["spline"]
+
+    def mlp(widths):
+        return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+    n_affine = affine["n_layers"] * mlp([1, *affine["hidden"], 2])
+    n_spline = spl["n_layers"] * mlp([1, *spl["hidden"], 3 * spl["bins"] - 1])
+    assert abs(n_affine - n_spline) / n_affine < 0.05
+    assert (n_affine, n_spline) == (9488, 9230)
+
+
+@pytest.mark.slow
+def test_toy_table(glued):
+    assert glued["ch8_params_affine"] == 9488 and glued["ch8_params_spline"] == 9230
+    se = glued["ch8_toy_se_max"]
+    assert 0 < se < 0.02
+    for name in datasets.TOYS:
+        for kind in ("affine", "spline"):
+            kl = glued[f"ch8_kl_{name}_{kind}"]
+            assert -3 * se < kl < datasets.toy(name).entropy() + 5, (name, kind, kl)
+    for name in ("eight_gaussians", "checkerboard", "rings"):
+        assert glued[f"ch8_kl_{name}_spline"] < glued[f"ch8_kl_{name}_affine"], name
+    assert glued["ch8_cpu_affine"] > 0 and glued["ch8_cpu_spline"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("name", ["eight_gaussians", "checkerboard", "rings"])
+def test_splines_beat_affine_couplings_on_other_seeds(name, seed):
+    """The page's claim with seed 0, repeated with other seeds (same sizes and steps)."""
+    toy = datasets.toy(name)
+    kl = {}
+    for kind in ("affine", "spline"):
+        flow, _ = train_toy(name, kind, seed=seed, n_steps=600)
+        kl[kind], _ = toy.kl_divergence(flow.log_prob, 20_000, np.random.default_rng(100 + seed))
+    assert kl["spline"] < kl["affine"], kl
+
+
+# ---- continuous flows --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_log_det_over_h_tends_to_the_trace(glued):
+    J = np.array([[0.5, 1.0], [-0.3, -0.2]])
+    assert glued["ch8_trace_demo"] == pytest.approx(0.3, abs=1e-15)
+    lam = np.linalg.eigvals(J)
+    for h, v in zip([1e-1, 1e-2, 1e-3], glued["ch8_logdet_over_h"]):
+        exact = float(np.real(np.sum(np.log(1 + h * lam))) / h)
+        assert v == pytest.approx(exact, abs=1e-10)
+    errors = [abs(v - 0.3) for v in glued["ch8_logdet_over_h"]]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[1] / errors[2] == pytest.approx(10, rel=0.05)      # error proportional to h
+
+
+@pytest.mark.slow
+def test_linear_and_nonlinear_field_checks(glued):
+    assert glued["ch8_lin_state_err"] < 1e-6
+    assert glued["ch8_lin_logdet_err"] < 1e-12
+    g1, g2 = glued["ch8_nl_gap_1000"], glued["ch8_nl_gap_2000"]
+    assert g2 < g1 < 0.05
+    assert g1 / g2 == pytest.approx(2.0, rel=0.1)                    # first-order convergence
+    lo, hi = glued["ch8_nl_logdet_range"]
+    assert hi - lo > 0.1                                              # a non-trivial field
+
+
+@pytest.mark.slow
+def test_hutchinson_on_the_page(glued):
+    J = np.array(glued["ch8_jacobian_point"])
+    S = 0.5 * (J + J.T)
+    formulas = {"gaussian": 2 * np.sum(S * S),
+                "rademacher": 2 * (np.sum(S * S) - np.sum(np.diag(S) ** 2))}
+    assert glued["ch8_exact_trace"] == pytest.approx(np.trace(J), abs=1e-14)
+    for kind, var in formulas.items():
+        assert glued[f"ch8_hutch_var_formula_{kind}"] == pytest.approx(var, rel=1e-12)
+        assert glued[f"ch8_hutch_var_{kind}"] == pytest.approx(var, rel=0.03)
+        assert abs(glued[f"ch8_hutch_mean_{kind}"] - np.trace(J)) < 5 * math.sqrt(var / 1e5)
+    assert formulas["rademacher"] < formulas["gaussian"]
+
+
+@pytest.mark.slow
+def test_worked_examples_euler_and_hutchinson(glued):
+    A = np.array([[0.5, 1.0], [0.0, -0.2]])
+    log_p0 = -1.0 - LOG_2PI                                           # N(0, I) at (1, 1)
+    assert glued["ch8_euler_z1"] == pytest.approx([1.15, 0.98], abs=1e-14)
+    assert glued["ch8_euler_logp"] == pytest.approx(log_p0 - 0.1 * 0.3, abs=1e-12)
+    assert glued["ch8_step_logp"] == pytest.approx(log_p0 - math.log(1.05 * 0.98), abs=1e-12)
+    assert np.linalg.det(np.eye(2) + 0.1 * A) == pytest.approx(1.029)
+    assert glued["ch8_ex_hutch"] == pytest.approx(4.0, abs=1e-14)
+    assert glued["ch8_ex_hutch_var"] == pytest.approx(np.var([2.0, 6.0]), abs=1e-14)
+
+
+# ---- flow matching -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_flow_matching_results(glued):
+    assert glued["ch8_fm_loss_last"] < glued["ch8_fm_loss_first"]
+    # the conditional loss cannot reach zero: at t = 0 alone it is at least Var(x1) summed
+    assert glued["ch8_fm_loss_last"] > 1.0
+    assert glued["ch8_fm_mass"] == pytest.approx(1.0, abs=0.02)
+    assert glued["ch8_mass_steps_20"] == glued["ch8_fm_mass"]
+    se = glued["ch8_fm_kl_se"]
+    assert 0 < se < 0.05 and glued["ch8_fm_kl"] > -3 * se
+    assert glued["ch8_fm_kl"] < datasets.toy("eight_gaussians").entropy()
+    assert glued["ch8_fm_cpu"] > 0
+
+
+@pytest.mark.slow
+def test_pitfall_demonstrations(glued):
+    # share of N(0, 3^2) outside [-1, 1], within 4 standard errors of 10 000 draws
+    share = 2 * stats.norm.sf(1.0 / 3.0)
+    assert abs(glued["ch8_untouched"] - share) < 4 * math.sqrt(share * (1 - share) / 10_000)
+    assert abs(glued["ch8_mass_steps_1"] - 1.0) > 0.1
+    assert abs(glued["ch8_mass_steps_2"] - 1.0) > abs(glued["ch8_mass_steps_20"] - 1.0)
+
+
+@pytest.mark.slow
+def test_practice_answers(glued):
+    assert glued["ch8_practice_outputs"] == 3 * 10 - 1
+    assert glued["ch8_practice_trace_rot"] == 0.0
