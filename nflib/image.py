@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from .affine import Affine, _pixels
 from .core import Bijection, Compose, Inverse, prefixed
 from .validation import (as_image_batch, check_finite, check_log_scale, positive_int,
                          _as_real_array)
@@ -43,24 +44,10 @@ def _as_channels(x, c: int, name: str) -> np.ndarray:
     return x
 
 
-def _pixels(x: np.ndarray) -> int:
-    """Number of positions sharing each channel's parameters: h*w for images, 1 for vectors."""
-    return int(np.prod(x.shape[2:], dtype=int))
-
-
-def _channel_sum(a: np.ndarray) -> np.ndarray:
-    """Sum over every axis except the channel axis 1."""
-    return a.sum(axis=(0, *range(2, a.ndim)))
-
-
-def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
-    """Reshape a ``(c,)`` vector to broadcast along axis 1 of an ``ndim`` array."""
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
-
-
 # ---------------------------------------------------------------------------------------------
-class ActNorm(Bijection):
-    """``ActNorm(channels, log_scale=None, bias=None, min_std=1e-6)``: per-channel affine map.
+class ActNorm(Affine):
+    """``ActNorm(channels, log_scale=None, bias=None, min_std=1e-6)``: per-channel affine map
+    (``nflib.Affine``'s map, with the shift named ``bias``) initialised from data.
 
         x = z * exp(log_scale_c) + bias_c,     log|det df/dz| = h*w * sum_c log_scale_c
 
@@ -71,34 +58,27 @@ class ActNorm(Bijection):
     ``forward(z)`` log_scale = -log std(z), bias = -mean(z) exp(log_scale). Standard deviations
     are floored at ``min_std`` so a constant channel does not give an infinite scale.
 
-    Gradients (g = dL/d(output), g_ld = dL/dlog_det, sums over samples and pixels):
-
-    * forward:  dL/dz = g e^s, dL/dbias = sum g, dL/dlog_scale = sum g z e^s + h*w sum g_ld;
-    * inverse:  z = (x - bias) e^{-s}, dL/dx = g e^{-s}, dL/dbias = -sum g e^{-s},
-      dL/dlog_scale = -sum g z - h*w sum g_ld.
+    The map, its log-determinant and its gradients are ``Affine``'s (see ``nflib.affine``).
     """
+
+    shift_name = "bias"
 
     def __init__(self, channels: int, log_scale=None, bias=None, min_std: float = 1e-6):
         self.channels = positive_int(channels, "channels")
+        self.dim = None
         if (log_scale is None) != (bias is None):
             raise ValueError("give both log_scale and bias, or neither (data-dependent init)")
         if not min_std > 0:
             raise ValueError(f"min_std must be positive; got {min_std!r}")
         self.min_std = float(min_std)
         self.log_scale = self._vector(log_scale, "log_scale")
-        self.bias = self._vector(bias, "bias")
+        self.shift = self._vector(bias, "bias")
         self.initialized = self._given = log_scale is not None
 
-    def _vector(self, v, name):
-        if v is None:
-            return np.zeros(self.channels)
-        v = np.array(v, dtype=np.float64).reshape(-1)
-        if v.shape != (self.channels,):
-            raise ValueError(f"ActNorm {name} must have shape ({self.channels},); got {v.shape}")
-        return v
-
-    def parameters(self):
-        return {"log_scale": self.log_scale, "bias": self.bias}
+    @property
+    def bias(self) -> np.ndarray:
+        """The per-channel shift (the live parameter array)."""
+        return self.shift
 
     def check_z(self, z):
         return _as_channels(z, self.channels, "z")
@@ -159,36 +139,12 @@ class ActNorm(Bijection):
     def forward_cached(self, z):
         if not self.initialized:
             self._initialize(z, "forward")
-        check_log_scale(self.log_scale, "ActNorm log_scale")
-        check_finite(self.bias, "ActNorm bias")
-        scale = np.exp(_per_channel(self.log_scale, z.ndim))
-        x = z * scale + _per_channel(self.bias, z.ndim)
-        log_det = np.full(z.shape[0], _pixels(z) * self.log_scale.sum())
-        return x, log_det, (z, scale)
+        return super().forward_cached(z)
 
     def inverse_cached(self, x):
         if not self.initialized:
             self._initialize(x, "inverse")
-        check_log_scale(self.log_scale, "ActNorm log_scale")
-        check_finite(self.bias, "ActNorm bias")
-        inv_scale = np.exp(-_per_channel(self.log_scale, x.ndim))
-        z = (x - _per_channel(self.bias, x.ndim)) * inv_scale
-        log_det = np.full(x.shape[0], -_pixels(x) * self.log_scale.sum())
-        return z, log_det, (z, inv_scale)
-
-    def forward_backward(self, cache, grad_x, grad_log_det):
-        z, scale = cache
-        g_z = grad_x * scale
-        grads = {"log_scale": _channel_sum(g_z * z) + _pixels(z) * np.sum(grad_log_det),
-                 "bias": _channel_sum(grad_x)}
-        return g_z, grads
-
-    def inverse_backward(self, cache, grad_z, grad_log_det):
-        z, inv_scale = cache
-        g_x = grad_z * inv_scale
-        grads = {"log_scale": -_channel_sum(grad_z * z) - _pixels(z) * np.sum(grad_log_det),
-                 "bias": -_channel_sum(g_x)}
-        return g_x, grads
+        return super().inverse_cached(x)
 
     def __repr__(self):
         return f"ActNorm({self.channels})"
