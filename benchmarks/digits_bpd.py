@@ -16,7 +16,15 @@ discrete pixels (the goal for the Glow in 180 s is 2.30).
 from __future__ import annotations
 
 import argparse
-import os
+
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import nflib as nf
+from nflib import datasets
+from nflib.course import ch05_digits as c5
 
 
 def _parse():
@@ -35,19 +43,6 @@ def _parse():
     p.add_argument("--progress", action="store_true")
     return p.parse_args()
 
-
-ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:  # one BLAS thread: the CPU budget is then the CPU time of this process
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import nflib as nf  # noqa: E402
-from nflib import datasets  # noqa: E402
-from nflib.course import ch05_digits as c5  # noqa: E402
 
 N_VAL = 144
 GOAL = 2.30
@@ -86,4 +81,6 @@ def main(args) -> float:
 
 
 if __name__ == "__main__":
-    main(ARGS)
+    # one BLAS thread: the CPU budget is then the CPU time of this process
+    threadpool_limits(limits=1, user_api="blas")
+    main(_parse())

@@ -19,7 +19,12 @@ points (printed with its standard error). The target is KL <= 0.05 nats.
 from __future__ import annotations
 
 import argparse
-import os
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import nflib as nf
+from nflib import datasets
 
 
 def _parse():
@@ -41,17 +46,6 @@ def _parse():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", action="store_true")
     return p.parse_args()
-
-
-ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:  # one BLAS thread: the CPU budget is then the CPU time of this process
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-import numpy as np  # noqa: E402
-
-import nflib as nf  # noqa: E402
-from nflib import datasets  # noqa: E402
 
 
 def score(flow, toy, n_test: int, rng) -> dict:
@@ -113,4 +107,6 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    main(ARGS)
+    # one BLAS thread: the CPU budget is then the CPU time of this process
+    threadpool_limits(limits=1, user_api="blas")
+    main(_parse())
