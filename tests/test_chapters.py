@@ -83,6 +83,20 @@ def test_cross_references_its_exercises(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_live_widget_cells_run_only_in_jupyter(chapter):
+    """A cell that builds ipywidgets is for a reader's kernel: the build and the tests skip it
+    (``skip-execution``; executing widget cells outside a front end can leave the executing
+    client waiting forever) and the site shows the kernel-free figure instead."""
+    cells = re.findall(r"```\{code-cell\}[^\n]*\n(?:---\n(.*?)\n---\n)?(.*?)```", _text(chapter),
+                       re.DOTALL)
+    widget_cells = [(meta, code) for meta, code in cells if "import ipywidgets" in code]
+    assert widget_cells, f"{chapter.name} has no live widget for Jupyter and Binder"
+    for meta, _ in widget_cells:
+        assert "skip-execution" in meta and "remove-output" in meta, (
+            f"{chapter.name}: a widget cell must be tagged [remove-output, skip-execution]")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_has_a_test_module_that_recomputes_its_numbers(chapter):
     module = ROOT / "tests" / f"test_chapter{chapter.name[:2]}.py"
     assert module.is_file(), f"no tests/{module.name} for {chapter.name}"

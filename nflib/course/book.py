@@ -138,6 +138,7 @@ def _build_in_process(root: Path, output: Path, jobs: int) -> int:
     execution, into ``output/_build/html``."""
     from jupyter_book.sphinx import build_sphinx
 
+    _use_private_kernel_sockets()
     for name in ("sphinx_multitoc_numbering", "sphinx_jupyterbook_latex"):
         _declare_parallel_safe(name)
     _let_proof_domain_merge()
@@ -151,6 +152,42 @@ def _build_in_process(root: Path, output: Path, jobs: int) -> int:
         print(f"ERROR: the build failed: {result!r}", file=sys.stderr)
         return 1
     return int(result)
+
+
+def _private_socket_prefix() -> str:
+    """A path prefix for one kernel's IPC sockets, in a folder of its own (removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="nflib-kernel-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(Path(folder) / "kernel")
+
+
+def _use_private_kernel_sockets() -> None:
+    """Connect every kernel started in this process through IPC sockets in a folder of its own.
+
+    With TCP, jupyter_client picks free ports and the kernel binds them a moment later: two
+    notebooks started at once in parallel processes can be given the same port, and a client then
+    waits forever on an idle kernel (seen in parallel builds of this book). Socket files in a
+    private folder cannot collide.
+    """
+    from jupyter_client.connect import ConnectionFileMixin
+
+    traits = ConnectionFileMixin.class_traits()
+    traits["transport"].default_value = "ipc"
+    write = ConnectionFileMixin.write_connection_file
+    if getattr(write, "private_sockets", False):
+        return
+
+    def write_private(self, **kwargs):
+        if self.transport == "ipc" and not Path(self.ip).is_absolute():
+            self.ip = _private_socket_prefix()
+        return write(self, **kwargs)
+
+    write_private.private_sockets = True
+    ConnectionFileMixin.write_connection_file = write_private
 
 
 def _declare_parallel_safe(module_name: str) -> None:
@@ -305,12 +342,16 @@ def execute(path, timeout: int = 300) -> ExecutedNotebook:
     """Run a notebook (MyST ``.md`` or ``.ipynb``) top to bottom on a fresh kernel, with its
     folder as working directory, as myst-nb does; a failing cell raises ``NotebookError``."""
     import jupytext
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path).resolve()
     notebook = jupytext.read(str(path))
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    # IPC sockets of its own: TCP ports can collide with a kernel started at the same moment
+    # by another process (see _use_private_kernel_sockets)
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=_private_socket_prefix())
+    client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
