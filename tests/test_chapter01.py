@@ -177,14 +177,6 @@ def test_interactive_figures_work_without_a_kernel(nb):
     assert 'aria-label="' in html
 
 
-def test_live_widgets_are_hidden_on_the_static_site():
-    text = (ROOT / CHAPTER).read_text()
-    cell = text[text.index("import ipywidgets"):]
-    header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
-    assert "remove-output" in header
-    assert "widgets.interact" in cell
-
-
 @pytest.mark.slow
 def test_page_outputs_stay_small(nb):
     size = sum(len(h) for h in nb.html_outputs())

@@ -248,12 +248,6 @@ def test_interactive_figure_works_without_a_kernel(nb):
     assert "font-awesome" not in html.lower()
 
 
-def test_live_widget_is_hidden_on_the_static_site():
-    text = (ROOT / CHAPTER).read_text()
-    header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
-    assert "remove-output" in header
-
-
 def _feedback(question_id: str, start: str) -> str:
     questions = {q["id"]: q for q in json.loads(QUIZ.read_text(encoding="utf-8"))}
     texts = [a["feedback"] for a in questions[question_id]["answers"]

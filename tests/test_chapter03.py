@@ -263,13 +263,6 @@ def test_interactive_figure_works_without_a_kernel(nb, glued):
     assert "font-awesome" not in "\n".join(nb.html_outputs()).lower()
 
 
-def test_live_widget_cell_is_hidden_on_the_site():
-    text = (ROOT / CHAPTER).read_text()
-    header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
-    assert "remove-output" in header
-    assert 'show_quiz("03_autoregressive_flows")' in text
-
-
 # ---- nflib.course.ch03_autoregressive -----------------------------------------------------------
 
 def test_banana_density_is_normalised_and_matches_its_samples():

@@ -247,20 +247,6 @@ def test_interactive_figure_works_without_a_kernel(nb):
     assert "font-awesome" not in "\n".join(nb.html_outputs()).lower()
 
 
-def test_template_sections_in_order():
-    text = (ROOT / CHAPTER).read_text()
-    headings = [h.strip() for h in re.findall(r"^## (.+)$", text, flags=re.M)]
-    required = ["Learning objectives", "Worked examples", "Interactive figure", "Pitfalls",
-                "Practice problems", "Quiz", "Key terms", "Summary", "References"]
-    positions = [next(i for i, h in enumerate(headings) if h.startswith(r)) for r in required]
-    assert positions == sorted(positions), headings
-    assert 'show_quiz("05_glow")' in text
-    header = text[:text.index("import ipywidgets")].rsplit("```{code-cell}", 1)[1]
-    assert "remove-output" in header
-    for label in ("ex-05-squeeze", "ex-05-lu", "ex-05-bpd", "ex-05-actnorm"):
-        assert f"{{ref}}`{label}`" in text
-
-
 # ---- nflib.course.ch05_digits ------------------------------------------------------------------
 
 def test_split_is_disjoint_and_complete():
