@@ -5,12 +5,17 @@ execution statistics page lists every notebook."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 
 from browsing import PHONE, REPO, ROOT, open_tab, toc_entries, toc_html_pages
+
+sys.path.insert(0, str(REPO / "tools" / "sphinx"))
+from myst_to_jupyter import convert_code  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -131,18 +136,24 @@ def test_notebook_page_downloads_as_ipynb_and_launches_in_binder(browser, site, 
     with open_tab(browser, site) as tab:
         tab.goto(entry["html"], wait_until="domcontentloaded")
         tab.page.locator(".dropdown-download-buttons button.dropdown-toggle").click()
-        link = tab.page.locator(".dropdown-download-buttons a[href$='.ipynb']")
+        link = tab.page.locator(".dropdown-download-buttons a.btn-download-notebook-button")
         link.wait_for(state="visible", timeout=5000)
         url = urljoin(tab.page.url, link.get_attribute("href"))
         response = tab.page.request.get(url)
         assert response.ok, f"{entry['html']}: the .ipynb download {url} answers {response.status}"
         notebook = json.loads(response.body())
         assert notebook.get("nbformat") == 4, f"{url} is not a Jupyter notebook"
-        # the source exactly as it was built (Sphinx keeps a copy beside the page)
+        # the source exactly as it was built (Sphinx keeps a copy beside the page); an exercise
+        # page offers its learner version, and `from myst_nb import glue` works without myst-nb
+        folder, name = os.path.split(entry["file"])
+        learner = ROOT / folder / "learner" / (name + ".md")
         source = site.root / "_sources" / (entry["file"] + ".md")
-        if not source.exists():
+        if learner.exists():
+            source = learner
+        elif not source.exists():
             source = ROOT / (entry["file"] + ".md")
-        expected = [c.source for c in read_notebook(source).cells if c.cell_type == "code"]
+        expected = [convert_code(c.source) for c in read_notebook(source).cells
+                    if c.cell_type == "code"]
         got = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                for c in notebook["cells"] if c["cell_type"] == "code"]
         assert got == expected, f"{url}: its code cells differ from {source.name}"

@@ -7,7 +7,11 @@ with a screen reader or on a phone, can use the pages (checked by tests/browser)
 * The theme draws two table-of-contents buttons (navbar and article header) but wires only the
   first, which this layout hides: the visible one did nothing, so phones could not open the table
   of contents. ``templates/toggle-primary-sidebar.html`` makes the visible button hand
-  its click to the wired one.
+  its click to the wired one; ``templates/toggle-secondary-sidebar.html`` does the same for the
+  "Contents" (on this page) button.
+* A table wider than a phone scrolls sideways in its own box; a keyboard user can only scroll it
+  if the box takes focus, so the box gets ``tabindex="0"`` and a name (axe
+  ``scrollable-region-focusable``).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from pathlib import Path
 TEMPLATES = Path(__file__).parent / "templates"
 BIBLIOGRAPHY_ENTRY = 'role="doc-biblioentry"'
 LIST_ITEM = 'role="listitem"'
+SCROLLING_TABLE = '<div style="overflow-x: auto"><table'
+FOCUSABLE_TABLE = ('<div style="overflow-x: auto" tabindex="0" role="region" '
+                   'aria-label="Table (scrolls sideways)"><table')
 
 
 def fix_body(body: str) -> str:
     """Return the page body with the corrections applied."""
-    return body.replace(BIBLIOGRAPHY_ENTRY, LIST_ITEM)
+    return body.replace(BIBLIOGRAPHY_ENTRY, LIST_ITEM).replace(SCROLLING_TABLE, FOCUSABLE_TABLE)
 
 
 def _fix_page(app, pagename, templatename, context, doctree):

@@ -1,18 +1,45 @@
-"""Offer every notebook page of the book as a Jupyter notebook (``.ipynb``) download.
+"""Offer every notebook page of the book as a notebook that stands alone, and each page as a PDF.
 
-A page written as a MyST Markdown notebook (a ``.md`` file whose front matter has a jupytext
-header and a kernelspec) is converted with jupytext into ``_sources/<page>.ipynb`` of the built
-site when the build finishes. The page's download menu links to that file: sphinx-book-theme adds
-an ".ipynb" entry when the page context names ``ipynb_source``. The notebook holds the page's text
-and code without outputs, ready to run top to bottom.
+When the build finishes, every page written as a MyST Markdown notebook (a ``.md`` file whose
+front matter has a jupytext header and a kernelspec) is written to ``_sources/<page>.ipynb``:
+
+* the values the book glued into the text (myst-nb writes them, when it executes the page, to
+  ``jupyter_execute/<page>.glue.json`` next to the HTML folder) are written into the text;
+* MyST-only syntax becomes Markdown or HTML that Jupyter renders (``myst_to_jupyter``): math,
+  dropdowns as ``<details>``, admonitions, references as links to the published page;
+* a first cell says where the page is published and what to ``pip install`` to run it;
+* ``from myst_nb import glue`` keeps working without myst-nb.
+
+An exercise page (``exercises/<stem>`` with a generated ``exercises/learner/<stem>.md``) offers
+the learner version as its ``.ipynb`` and ``.md``, and the instructor version only as
+"solutions .ipynb".
+
+The download menu (sphinx-book-theme's "download-buttons" group) also links the page's PDF,
+``pdf/<page>.pdf``, and the whole book's, ``pdf/book.pdf``, which ``tools/make_pdf.py`` prints
+from the built site (``make pdf``), instead of the browser's print dialog.
+
+The published address of the site comes from ``html.baseurl`` in ``_config.yml`` or, when that
+is empty, from ``repository.url`` (``https://github.com/<owner>/<name>`` is published by GitHub
+Pages at ``https://<owner>.github.io/<name>/``).
 """
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from myst_to_jupyter import Resolver, convert_code, convert_markdown  # noqa: E402
+
 NOTEBOOK_SUFFIX = ".ipynb"
+SOLUTIONS_SUFFIX = "-solutions.ipynb"
+PDF_FOLDER = "pdf"
+BOOK_PDF = "book.pdf"
+EXECUTED_FOLDER = "jupyter_execute"
 
 
 @lru_cache(maxsize=None)
@@ -33,18 +60,232 @@ def download_name(docname: str) -> str:
     return docname + NOTEBOOK_SUFFIX
 
 
-def _offer_download(app, pagename, templatename, context, doctree):
-    if doctree is not None and is_myst_notebook(str(app.env.doc2path(pagename))):
-        context["ipynb_source"] = download_name(pagename)
+def solutions_name(docname: str) -> str:
+    """Path of an exercise page's instructor notebook inside ``_sources/``."""
+    return docname + SOLUTIONS_SUFFIX
 
 
-def write_notebook(source: Path, target: Path) -> None:
-    """Convert one MyST notebook to .ipynb with jupytext."""
+def learner_source(srcdir: Path, docname: str) -> Path | None:
+    """``exercises/learner/<stem>.md`` for the page ``exercises/<stem>``, if it exists."""
+    parts = docname.split("/")
+    candidate = Path(srcdir, *parts[:-1], "learner", parts[-1] + ".md")
+    return candidate if len(parts) > 1 and candidate.is_file() else None
+
+
+def pdf_name(docname: str) -> str:
+    """Path of a page's PDF inside the built site, e.g. 'pdf/chapters/01_x.pdf'."""
+    return f"{PDF_FOLDER}/{docname}.pdf"
+
+
+def site_url(config) -> str:
+    """The published address of the site, ending with '/' ("" when unknown)."""
+    base = (getattr(config, "html_baseurl", "") or "").strip()
+    if not base:
+        options = getattr(config, "html_theme_options", {}) or {}
+        repo = (options.get("repository_url") or "").strip().rstrip("/")
+        if repo.startswith("https://github.com/") and repo.count("/") == 4:
+            owner, name = repo.split("/")[-2:]
+            base = f"https://{owner.lower()}.github.io/{name}/"
+    return base if not base or base.endswith("/") else base + "/"
+
+
+def repository(config) -> tuple[str, str]:
+    """(repository URL, branch) from ``repository:`` in ``_config.yml``."""
+    options = getattr(config, "html_theme_options", {}) or {}
+    return ((options.get("repository_url") or "").rstrip("/"),
+            options.get("repository_branch") or "main")
+
+
+# --------------------------------------------------------------------------- the book's facts
+
+def format_glued(text: str, fmt: str) -> str:
+    """A glued value's text/plain formatted as myst-nb formats it on the page (a numpy scalar's
+    repr, ``np.float64(0.5)``, counts as its number)."""
+    from myst_nb.core.variables import format_plain_text
+
+    text = re.sub(r"^np\.(?:float|int)\d*\((.*)\)$", r"\1", text.strip())
+    return format_plain_text(text, fmt)
+
+
+class BookResolver(Resolver):
+    """Answers the conversion's questions from the built book: glued values, labels, terms,
+    equation and figure numbers, bibliography."""
+
+    def __init__(self, app, docname: str, glue: dict):
+        self.app, self.env, self.docname, self.glue_data = app, app.env, docname, glue
+        self.base = site_url(app.config)
+        self.std = self.env.get_domain("std")
+
+    def glue(self, key: str, fmt: str) -> str:
+        from sphinx.util import logging
+
+        if key not in self.glue_data:
+            logging.getLogger(__name__).warning(
+                f"notebook download of {self.docname}: no glued value {key!r}")
+            return f"(see {key} on the website)"
+        text = self.glue_data[key].get("data", {}).get("text/plain", "")
+        try:
+            return format_glued(text, fmt)
+        except (ValueError, TypeError) as exc:
+            logging.getLogger(__name__).warning(
+                f"notebook download of {self.docname}: cannot format {key!r} with {fmt!r}: {exc}")
+            return text
+
+    def _url(self, docname: str, anchor: str | None = None) -> str | None:
+        if not self.base:
+            return None
+        return f"{self.base}{docname}.html" + (f"#{anchor}" if anchor else "")
+
+    def _number(self, docname: str, figtype: str, node_id: str) -> str | None:
+        numbers = self.env.toc_fignumbers.get(docname, {}).get(figtype, {}).get(node_id)
+        return ".".join(map(str, numbers)) if numbers else None
+
+    def link(self, kind, target, title):
+        if kind == "doc":
+            docname = self._docname(target)
+            text = title or (self.env.titles[docname].astext() if docname in self.env.titles else target)
+            return text, self._url(docname)
+        if kind == "term":
+            found = self._term(target)
+            return (title or target), (self._url(*found) if found else None)
+        if kind == "download":
+            repo, branch = repository(self.app.config)
+            folder = str(Path(self.docname).parent)
+            path = str(Path(folder, target)) if folder != "." else target
+            return (title or target), (f"{repo}/blob/{branch}/{path}" if repo else None)
+        label = target.lower()
+        if label in self.std.labels:
+            docname, anchor, section = self.std.labels[label]
+        elif label in self.std.anonlabels:
+            docname, anchor = self.std.anonlabels[label]
+            section = None
+        else:
+            return (title or target), None
+        text = title or section or target
+        if kind == "numref":
+            for figtype in ("figure", "table", "code-block"):
+                number = self._number(docname, figtype, anchor)
+                if number:
+                    fmt = (self.app.config.numfig_format or {}).get(figtype, "Fig. %s")
+                    if title and ("%s" in title or "{number}" in title):
+                        text = title.replace("{number}", number).replace("%s", number)
+                    elif not title:
+                        text = fmt % number
+                    break
+        return text, self._url(docname, anchor)
+
+    def _docname(self, target: str) -> str:
+        target = target.removesuffix(".md").removesuffix(".ipynb")
+        if target.startswith("/"):
+            return target.lstrip("/")
+        import posixpath
+
+        return posixpath.normpath(posixpath.join(posixpath.dirname(self.docname), target))
+
+    def _term(self, target: str):
+        terms = getattr(self.std, "_terms", {}) or {}
+        found = terms.get(target.lower())
+        if found is None:
+            found = self.std.objects.get(("term", target)) or self.std.objects.get(("term", target.lower()))
+        return found[:2] if found else None
+
+    def equation(self, label):
+        math = self.env.get_domain("math")
+        found = math.equations.get(label) if hasattr(math, "equations") else None
+        if not found:
+            return None
+        docname, number = found[0], found[1]
+        return self._number(docname, "displaymath", f"equation-{label}") or str(number)
+
+    def cite(self, keys, kind):
+        entries = bibliography(tuple(str(Path(self.app.srcdir, f))
+                                     for f in self.app.config.bibtex_bibfiles))
+        names = [entries.get(k, (k, "")) for k in keys]
+        if kind.startswith("t"):
+            return "; ".join(f"{who} ({year})" if year else who for who, year in names)
+        return "(" + "; ".join(f"{who}, {year}" if year else who for who, year in names) + ")"
+
+
+@lru_cache(maxsize=None)
+def bibliography(files: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """key -> ("Author", "year") for every entry of the book's .bib files."""
+    from pybtex.database import parse_file
+
+    entries = {}
+    for name in files:
+        for key, entry in parse_file(name).entries.items():
+            people = entry.persons.get("author") or entry.persons.get("editor") or []
+            last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+            if len(last) >= 3:
+                who = f"{last[0]} et al."
+            elif len(last) == 2:
+                who = f"{last[0]} and {last[1]}"
+            else:
+                who = last[0] if last else key
+            entries[key] = (who, entry.fields.get("year", ""))
+    return entries
+
+
+# --------------------------------------------------------------------------- writing notebooks
+
+def read_glue(outdir: Path, docname: str) -> dict:
+    """The values myst-nb glued when it executed ``docname`` (empty if none)."""
+    path = Path(outdir).parent.joinpath(EXECUTED_FOLDER, *(docname + ".glue.json").split("/"))
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def intro_cell(app, docname: str, solutions: bool = False) -> str:
+    base = site_url(app.config)
+    repo, branch = repository(app.config)
+    title = app.env.titles[docname].astext() if docname in app.env.titles else docname
+    lines = [f"*{title}*, from the course *{app.config.html_title or app.config.project}*."]
+    if base:
+        lines[0] += f" Read it online: <{base}{docname}.html>."
+    if solutions:
+        lines.append("This is the instructor version, with every solution.")
+    if repo:
+        lines += ["", "To run it on your own computer, in an empty folder:", "",
+                  "```bash", f'pip install "nflib[course] @ git+{repo}@{branch}" ipywidgets',
+                  "jupyter lab", "```"]
+    return "\n".join(lines)
+
+
+def standalone_notebook(app, source: Path, docname: str, solutions: bool = False):
+    """The stand-alone notebook (nbformat node) of the MyST notebook ``source``."""
     import jupytext
+    import nbformat
 
-    notebook = jupytext.read(str(source))
+    executed = Path(app.outdir).parent.joinpath(EXECUTED_FOLDER, *(docname + ".ipynb").split("/"))
+    own_source = Path(source).resolve() == Path(app.env.doc2path(docname)).resolve()
+    if own_source and executed.is_file():
+        # the text exactly as the book executed it (the source may have changed since)
+        notebook = nbformat.read(str(executed), as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+    else:
+        notebook = jupytext.read(str(source))
+    resolver = BookResolver(app, docname, read_glue(Path(app.outdir), docname))
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = convert_markdown(cell.source, resolver)
+        elif cell.cell_type == "code":
+            cell.source = convert_code(cell.source)
+    notebook.cells.insert(0, nbformat.v4.new_markdown_cell(intro_cell(app, docname, solutions)))
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata.pop("mystnb", None)
+    notebook.metadata.pop("source_map", None)
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{index}"
+    return notebook
+
+
+def write_notebook(notebook, target: Path) -> None:
+    import nbformat
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    jupytext.write(notebook, str(target), fmt="ipynb")
+    nbformat.validate(notebook)
+    nbformat.write(notebook, str(target))
 
 
 def _write_notebooks(app, exception):
@@ -53,12 +294,62 @@ def _write_notebooks(app, exception):
     sources = Path(app.outdir) / "_sources"
     for docname in sorted(app.env.found_docs):
         source = Path(app.env.doc2path(docname))
-        if is_myst_notebook(str(source)):
-            write_notebook(source, sources / download_name(docname))
+        if not is_myst_notebook(str(source)):
+            continue
+        learner = learner_source(Path(app.srcdir), docname)
+        if learner is None:
+            write_notebook(standalone_notebook(app, source, docname), sources / download_name(docname))
+            continue
+        write_notebook(standalone_notebook(app, learner, docname), sources / download_name(docname))
+        write_notebook(standalone_notebook(app, source, docname, solutions=True),
+                       sources / solutions_name(docname))
+        copy = sources / Path(docname).parent / "learner" / (Path(docname).name + ".md")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(learner.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- the download menu
+
+def _offer_download(app, pagename, templatename, context, doctree):
+    if doctree is not None and is_myst_notebook(str(app.env.doc2path(pagename))):
+        context["ipynb_source"] = download_name(pagename)
+
+
+def _download_menu(app, pagename, templatename, context, doctree):
+    """Point the theme's download menu at the learner notebook, the solutions and the PDFs."""
+    pathto = context.get("pathto")
+    if doctree is None or pathto is None:
+        return
+    for group in context.get("header_buttons", []) or []:
+        if group.get("label") != "download-buttons":
+            continue
+        buttons = [b for b in group["buttons"] if b.get("label") != "download-pdf-button"]
+        learner = learner_source(Path(app.srcdir), pagename)
+        if learner is not None:
+            for button in buttons:
+                if button.get("label") == "download-notebook-button":
+                    button["tooltip"] = "Download the exercises as a notebook"
+                if button.get("label") == "download-source-button":
+                    button["url"] = (pathto("_sources", 1) + "/" + str(
+                        Path(pagename).parent / "learner" / (Path(pagename).name + ".md")))
+                    button["tooltip"] = "Download the exercises as MyST Markdown"
+            buttons.append({"type": "link", "url": pathto("_sources", 1) + "/" + solutions_name(pagename),
+                            "text": "solutions .ipynb", "icon": "fas fa-key",
+                            "tooltip": "Download the notebook with every solution",
+                            "label": "download-solutions-button"})
+        buttons.append({"type": "link", "url": pathto(pdf_name(pagename), 1), "text": ".pdf",
+                        "icon": "fas fa-file-pdf", "tooltip": "Download this page as a PDF",
+                        "label": "download-pdf-button"})
+        buttons.append({"type": "link", "url": pathto(f"{PDF_FOLDER}/{BOOK_PDF}", 1),
+                        "text": "book .pdf", "icon": "fas fa-book",
+                        "tooltip": "Download the whole book as a PDF",
+                        "label": "download-book-pdf-button"})
+        group["buttons"] = buttons
 
 
 def setup(app):
-    # before sphinx-book-theme builds its header buttons (priority 501)
+    # before sphinx-book-theme builds its header buttons (priority 501), then after it
     app.connect("html-page-context", _offer_download, priority=500)
+    app.connect("html-page-context", _download_menu, priority=502)
     app.connect("build-finished", _write_notebooks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

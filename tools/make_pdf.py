@@ -1,0 +1,127 @@
+"""Print the built site to PDF: one file per page and one for the whole book.
+
+    python tools/make_pdf.py                       # the build in _build/html (make pdf)
+    python tools/make_pdf.py --html /tmp/b/_build/html --page chapters/01_change_of_variables.html
+
+Every page of ``_toc.yml`` is opened in Debian's Chromium (``apt-get install -y chromium``,
+driven by Playwright, offline, served on 127.0.0.1 like the browser tests), its math typeset and
+its figures loaded; then every solution, dropdown and hidden cell is opened (``reader.js``), and
+the print styles of ``reader.css`` leave out what needs a browser (sliders, quiz controls: the
+quiz's answer key is printed instead) and keep figures whole. The PDFs go where the download menu
+links them: ``pdf/<page>.pdf`` inside the site, and ``pdf/book.pdf`` (every page in reading order,
+with a bookmark per page) joined with pypdf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
+
+from browsing import CHROMIUM_ARGS, chromium_path, open_tab, serve, toc_html_pages  # noqa: E402
+from notebook_downloads import BOOK_PDF, PDF_FOLDER  # noqa: E402
+
+# A4 with 15 mm margins; the page is laid out at the width of the printed text column
+PAPER = {"format": "A4", "margin": {"top": "15mm", "bottom": "15mm", "left": "15mm", "right": "15mm"},
+         "print_background": True}
+PRINT_VIEWPORT = {"width": 1000, "height": 1400}
+
+
+def pdf_path(html: Path, page: str) -> Path:
+    """Where the PDF of ``page`` (e.g. 'chapters/01_x.html') goes inside the built site."""
+    return html / PDF_FOLDER / (page.removesuffix(".html") + ".pdf")
+
+
+def print_page(tab, page: str, target: Path) -> list[str]:
+    """Print one page to ``target``; return the problems the page met."""
+    tab.goto(page)
+    tab.wait_for_math()
+    tab.load_all_images()
+    tab.page.emulate_media(media="print")
+    tab.page.evaluate("() => { if (window.readerPrepareForPrint) window.readerPrepareForPrint(); }")
+    tab.page.evaluate("async () => { if (window.MathJax && MathJax.typesetPromise)"
+                      " await MathJax.typesetPromise(); }")
+    tab.page.wait_for_timeout(200)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tab.page.pdf(path=str(target), **PAPER)
+    return tab.problems()
+
+
+def join(pdfs: list[tuple[str, Path]], target: Path) -> None:
+    """One PDF of every page, in order, with a bookmark per page."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for title, path in pdfs:
+        start = len(writer.pages)
+        writer.append(PdfReader(str(path)))
+        writer.add_outline_item(title, start)
+    writer.add_metadata({"/Title": "Normalizing Flows, from change of variables to Glow"})
+    with open(target, "wb") as handle:
+        writer.write(handle)
+
+
+def page_title(tab) -> str:
+    return tab.page.evaluate("() => (document.querySelector('article h1') || {}).textContent || document.title")
+
+
+def print_pages(browser, site, html: Path, pages: list[str]) -> tuple[list, list[str]]:
+    """Print every page with a running browser and a served site: ([(title, pdf)], problems)."""
+    written, problems = [], []
+    for page in pages:
+        target = pdf_path(html, page)
+        with open_tab(browser, site, viewport=PRINT_VIEWPORT) as tab:
+            problems += [f"{page}: {p}" for p in print_page(tab, page, target)]
+            title = page_title(tab).replace("#", "").strip()
+        written.append((title, target))
+    return written, problems
+
+
+def make_pdfs(html: Path, pages: list[str], book: bool = True, browser=None, site=None) -> list[Path]:
+    """Print ``pages`` of the site in ``html`` (and join them into the book). A test passes the
+    browser and the served site it already has."""
+    if browser is not None and site is not None:
+        written, problems = print_pages(browser, site, html, pages)
+    else:
+        from playwright.sync_api import sync_playwright
+
+        executable = chromium_path()
+        if executable is None:
+            raise SystemExit("Chromium is not installed: run `apt-get install -y chromium`")
+        with serve(html) as site, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                written, problems = print_pages(browser, site, html, pages)
+            finally:
+                browser.close()
+    for problem in problems:
+        print(problem)
+    paths = [path for _, path in written]
+    if book:
+        target = html / PDF_FOLDER / BOOK_PDF
+        join(written, target)
+        paths.append(target)
+    return paths
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html",
+                        help="the built site (default: _build/html)")
+    parser.add_argument("--page", action="append", dest="pages",
+                        help="print only this page (repeatable); the book PDF is then not made")
+    args = parser.parse_args(argv)
+    if not (args.html / "index.html").exists():
+        parser.error(f"{args.html} has no index.html: build the book first (make book)")
+    pages = args.pages or toc_html_pages()
+    paths = make_pdfs(args.html.resolve(), pages, book=not args.pages)
+    print(f"{len(paths)} PDFs in {args.html / PDF_FOLDER}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+/* How readers meet the pages (checked by tests/browser):
+ *
+ * - a display equation slightly wider than the column is scaled down to fit; one that still
+ *   does not fit (on a phone) scrolls inside its own box, says so, and can be scrolled with the
+ *   keyboard;
+ * - every box that scrolls sideways (tables, long formulas) can be reached with the Tab key;
+ * - "select all that apply" quiz choices are check boxes, not radio buttons, for screen readers;
+ * - before printing (and before tools/make_pdf.py prints a page) every solution, dropdown and
+ *   hidden cell is opened.
+ */
+(function () {
+  "use strict";
+
+  var SMALLEST_SCALE = 0.8;   // below this a formula is too small to read: it scrolls instead
+
+  function article() {
+    return document.querySelector("article.bd-article") || document.querySelector("main");
+  }
+
+  function fitEquations() {
+    var root = article();
+    if (!root) { return; }
+    root.querySelectorAll('div.math > mjx-container[display="true"]').forEach(function (box) {
+      box.style.fontSize = "";
+      box.classList.remove("reader-scrolls");
+      var hint = box.parentElement.querySelector(":scope > .reader-scroll-hint");
+      if (hint) { hint.remove(); }
+      var math = box.querySelector("mjx-math");
+      if (!math) { return; }
+      var needed = math.getBoundingClientRect().width;
+      var available = box.clientWidth - 2;
+      if (needed > available && available > 0) {
+        var scale = available / needed;
+        if (scale >= SMALLEST_SCALE) {
+          var size = parseFloat(getComputedStyle(box).fontSize);
+          box.style.fontSize = (size * scale * 0.995).toFixed(2) + "px";
+        }
+      }
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.classList.add("reader-scrolls");
+        var note = document.createElement("span");
+        note.className = "reader-scroll-hint";
+        note.setAttribute("aria-hidden", "true");
+        note.textContent = "scroll the formula sideways \u2194";
+        box.parentElement.appendChild(note);
+      }
+    });
+  }
+
+  // a box the reader scrolls sideways must take keyboard focus (WCAG 2.1.1)
+  function focusableScrollBoxes() {
+    var root = article();
+    if (!root) { return; }
+    root.querySelectorAll("div, mjx-container, span.math").forEach(function (el) {
+      var style = getComputedStyle(el);
+      var scrolls = (style.overflowX === "auto" || style.overflowX === "scroll")
+        && el.scrollWidth > el.clientWidth + 1;
+      if (!scrolls) {
+        if (el.dataset.readerScroll) {
+          el.removeAttribute("tabindex");
+          delete el.dataset.readerScroll;
+        }
+        return;
+      }
+      if (el.hasAttribute("tabindex") && !el.dataset.readerScroll) { return; }
+      el.setAttribute("tabindex", "0");
+      el.dataset.readerScroll = "1";
+      if (el.tagName === "DIV" && !el.hasAttribute("role")) {
+        el.setAttribute("role", "region");
+        el.setAttribute("aria-label", el.querySelector("table")
+          ? "Table (scrolls sideways)" : "Scrolling content");
+      }
+    });
+  }
+
+  // jupyterquiz draws "select all that apply" choices as radio buttons: a screen reader then
+  // announces that only one may be chosen. They are check boxes.
+  function quizCheckboxes() {
+    document.querySelectorAll(".ManyChoiceQn input[type=radio]").forEach(function (input) {
+      input.type = "checkbox";
+      input.removeAttribute("name");
+    });
+  }
+
+  function layout() {
+    quizCheckboxes();
+    fitEquations();
+    focusableScrollBoxes();
+  }
+
+  function whenTypeset(callback) {
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) {
+      mj.startup.promise.then(callback, callback);
+    } else {
+      callback();
+    }
+  }
+
+  var pending = null;
+  function relayout() {
+    if (pending) { clearTimeout(pending); }
+    pending = setTimeout(function () { pending = null; whenTypeset(layout); }, 150);
+  }
+
+  // search results quote the page's text: show formulas without their TeX delimiters and commands
+  function plainSearchSummaries() {
+    if (typeof Search === "undefined" || !Search.makeSearchSummary || Search.readerPlain) { return; }
+    var original = Search.makeSearchSummary;
+    Search.makeSearchSummary = function () {
+      var summary = original.apply(this, arguments);
+      if (summary && summary.textContent) {
+        summary.textContent = summary.textContent
+          .replace(/\\[()\[\]]/g, "")
+          .replace(/\\(?:mathrm|mathbf|operatorname|text|left|right|lvert|rvert|,|;|!)/g, "")
+          .replace(/\\([a-zA-Z]+)/g, "$1");
+      }
+      return summary;
+    };
+    Search.readerPlain = true;
+  }
+  plainSearchSummaries();
+
+  window.readerLayout = layout;
+  window.readerPrepareForPrint = function () {
+    document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+    document.querySelectorAll(".toggle-hidden").forEach(function (el) {
+      el.classList.remove("toggle-hidden");
+    });
+    document.querySelectorAll(".toggle-button-hidden").forEach(function (el) {
+      el.classList.remove("toggle-button-hidden");
+      el.setAttribute("aria-expanded", "true");
+    });
+    layout();
+  };
+
+  window.addEventListener("beforeprint", window.readerPrepareForPrint);
+  window.addEventListener("resize", relayout);
+  if (document.readyState === "complete") { whenTypeset(layout); }
+  else { window.addEventListener("load", function () { whenTypeset(layout); setTimeout(relayout, 1200); }); }
+})();
