@@ -14,10 +14,8 @@ import pytest
 
 from notebooks import ROOT, toc_pages
 
-sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
-
-from myst_to_jupyter import Resolver, convert_code, convert_markdown, leftover_myst  # noqa: E402
-from notebook_downloads import format_glued, is_myst_notebook, learner_source, site_url  # noqa: E402
+from myst_to_jupyter import Resolver, convert_code, convert_markdown, leftover_myst
+from notebook_downloads import format_glued, is_myst_notebook, learner_source, site_url
 
 
 # --------------------------------------------------------------------------- the conversion

@@ -15,15 +15,13 @@ with a bookmark per page) joined with pypdf.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
-sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
+from browsing import CHROMIUM_ARGS, chromium_path, open_tab, serve, toc_html_pages
 
-from browsing import CHROMIUM_ARGS, chromium_path, open_tab, serve, toc_html_pages  # noqa: E402
-from notebook_downloads import BOOK_PDF, PDF_FOLDER  # noqa: E402
+from nflib.course.book import BOOK_PDF, PDF_FOLDER
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # A4 with 15 mm margins; the page is laid out at the width of the printed text column
 PAPER = {"format": "A4", "margin": {"top": "15mm", "bottom": "15mm", "left": "15mm", "right": "15mm"},
@@ -66,7 +64,8 @@ def join(pdfs: list[tuple[str, Path]], target: Path) -> None:
 
 
 def page_title(tab) -> str:
-    return tab.page.evaluate("() => (document.querySelector('article h1') || {}).textContent || document.title")
+    return tab.page.evaluate(
+        "() => (document.querySelector('article h1') || {}).textContent || document.title")
 
 
 def print_pages(browser, site, html: Path, pages: list[str]) -> tuple[list, list[str]]:

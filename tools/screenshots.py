@@ -13,14 +13,11 @@ keeps to the first screen instead of the whole page.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from browsing import CHROMIUM_ARGS, DESKTOP, PHONE, chromium_path, open_tab, serve, toc_html_pages
 
-from browsing import (CHROMIUM_ARGS, DESKTOP, PHONE, chromium_path, open_tab,  # noqa: E402
-                      serve, toc_html_pages)
+ROOT = Path(__file__).resolve().parents[1]
 
 THEMES = ("light", "dark")
 WIDTHS = {DESKTOP["width"]: DESKTOP, PHONE["width"]: PHONE}

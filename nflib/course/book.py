@@ -32,7 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["find_root", "toc_pages", "chapters", "book_notebooks", "is_notebook", "BuiltBook",
+__all__ = ["find_root", "toc_entries", "toc_pages", "PDF_FOLDER", "BOOK_PDF", "chapters",
+           "book_notebooks", "is_notebook", "BuiltBook",
            "build", "ExecutedNotebook", "executed", "execute", "parse_glued_text",
            "execution_seconds", "serve", "NotebookError"]
 
@@ -49,25 +50,33 @@ def find_root(start=None) -> Path:
     raise FileNotFoundError(f"no book (_toc.yml and _config.yml) at or above {here}")
 
 
-def toc_pages(root=None) -> list[Path]:
-    """Every source file listed in ``_toc.yml`` (the root page first), in reading order."""
+def toc_entries(root=None) -> list[dict]:
+    """Every page of ``_toc.yml`` in reading order, the root page first, as
+    ``{"file": "chapters/01_change_of_variables", "part": caption, "numbered": bool}``."""
     import yaml
 
     root = Path(root) if root else find_root()
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    names = [toc["root"]]
+    entries = [{"file": toc["root"], "part": None, "numbered": False}]
 
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
+    def walk(items, part, numbered):
+        for item in items or []:
+            if "file" in item:
+                entries.append({"file": re.sub(r"\.(md|ipynb)$", "", item["file"]),
+                                "part": part, "numbered": numbered})
+            walk(item.get("sections"), part, numbered)
+            walk(item.get("chapters"), part, numbered)
 
     for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [_source_for(root, name) for name in names]
+        walk(part.get("chapters"), part.get("caption"), bool(part.get("numbered")))
+    walk(toc.get("chapters"), None, False)
+    return entries
+
+
+def toc_pages(root=None) -> list[Path]:
+    """Every source file listed in ``_toc.yml`` (the root page first), in reading order."""
+    root = Path(root) if root else find_root()
+    return [_source_for(root, entry["file"]) for entry in toc_entries(root)]
 
 
 def _source_for(root: Path, name: str) -> Path:
@@ -104,6 +113,10 @@ def chapters(root=None) -> list[Path]:
 
 
 # ---- building --------------------------------------------------------------------------------
+
+#: where the built site keeps its PDFs (``make pdf``): ``pdf/<page>.pdf`` and ``pdf/book.pdf``
+PDF_FOLDER = "pdf"
+BOOK_PDF = "book.pdf"
 
 @dataclass
 class BuiltBook:
@@ -405,15 +418,23 @@ def serve(html):
         def log_message(self, *args):
             pass
 
+        def end_headers(self):
+            # like a static host: the theme's shared files may be cached while a tab browses
+            if self.path.startswith("/_static/"):
+                self.send_header("Cache-Control", "max-age=3600")
+            super().end_headers()
+
     handler = functools.partial(Quiet, directory=str(html))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="book-http", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=5)
 
 
 def main(argv=None) -> int:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 
 from browsing import PHONE, REPO, ROOT, open_tab, toc_entries, toc_html_pages
 
-sys.path.insert(0, str(REPO / "tools" / "sphinx"))
-from myst_to_jupyter import convert_code  # noqa: E402
+from myst_to_jupyter import convert_code
 
 pytestmark = pytest.mark.browser
 

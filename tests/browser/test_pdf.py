@@ -5,15 +5,12 @@ instead of quiz controls, and the book PDF holds every page."""
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
 
 from notebooks import ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -79,8 +79,9 @@ def test_figures_keep_their_aspect_ratio_inside_the_column(layout, path, width):
                  if abs(f["shown"] / f["natural"] - 1) > ASPECT_TOLERANCE]
     outside = [f"{f['src']}: {f['width']:.0f} px, sticks out by {max(-f['left'], -f['right']):.0f} px"
                for f in facts["figures"] if f["left"] < -1 or f["right"] < -1]
-    assert not distorted, f"{path} at {WIDTHS[width]['width']} px, figures out of shape:\n" + "\n".join(distorted)
-    assert not outside, f"{path} at {WIDTHS[width]['width']} px, figures wider than the column:\n" + "\n".join(outside)
+    at = f"{path} at {WIDTHS[width]['width']} px"
+    assert not distorted, f"{at}, figures out of shape:\n" + "\n".join(distorted)
+    assert not outside, f"{at}, figures wider than the column:\n" + "\n".join(outside)
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -116,7 +116,10 @@ def convert_roles(text: str, resolver: Resolver) -> str:
         if name == "sup":
             return f"<sup>{body}</sup>"
         if name in ("abbr",):
-            title, target = _explicit(body.replace("(", "<").replace(")", ">")) if "(" in body else (None, body)
+            if "(" in body:
+                title, target = _explicit(body.replace("(", "<").replace(")", ">"))
+            else:
+                title, target = None, body
             return target if title is None else title
         title, target = _explicit(body)
         return title or target
@@ -194,7 +197,8 @@ def _directive(name: str, argument: str, options: dict, body: list[str],
     if name in ("exercise-end", "solution-end"):
         return []
     if name in ADMONITIONS or name.startswith("admonition"):
-        title = argument if name == "admonition" else (name.capitalize() + (f": {argument}" if argument else ""))
+        suffix = f": {argument}" if argument else ""
+        title = argument if name == "admonition" else name.capitalize() + suffix
         return _quote([f"**{title}**", "", *body])
     if name in ("figure", "image"):
         caption = " ".join(line.strip() for line in body if line.strip())

@@ -27,32 +27,22 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from myst_to_jupyter import Resolver, convert_code, convert_markdown
 
-from myst_to_jupyter import Resolver, convert_code, convert_markdown  # noqa: E402
+from nflib.course.book import BOOK_PDF, PDF_FOLDER, is_notebook
 
 NOTEBOOK_SUFFIX = ".ipynb"
 SOLUTIONS_SUFFIX = "-solutions.ipynb"
-PDF_FOLDER = "pdf"
-BOOK_PDF = "book.pdf"
 EXECUTED_FOLDER = "jupyter_execute"
 
 
 @lru_cache(maxsize=None)
 def is_myst_notebook(source: str) -> bool:
-    """True for a .md file whose front matter declares jupytext and a kernelspec."""
-    path = Path(source)
-    if path.suffix != ".md" or not path.is_file():
-        return False
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return False
-    front_matter = text.split("\n---", 1)[0]
-    return "jupytext:" in front_matter and "kernelspec:" in front_matter
+    """True for a MyST Markdown notebook page (:func:`nflib.course.book.is_notebook`)."""
+    return Path(source).suffix == ".md" and is_notebook(source)
 
 
 def download_name(docname: str) -> str:

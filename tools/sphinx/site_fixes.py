@@ -97,7 +97,8 @@ def _drop_widget_cells(app, doctree):
 
 def _math_html(text: str) -> str:
     """Quiz text (HTML with $...$ math) for the page, with math the site's MathJax typesets."""
-    text = re.sub(r"\$\$(.+?)\$\$", lambda m: rf'<span class="math notranslate nohighlight">\[{m.group(1)}\]</span>',
+    text = re.sub(r"\$\$(.+?)\$\$",
+                  lambda m: rf'<span class="math notranslate nohighlight">\[{m.group(1)}\]</span>',
                   text, flags=re.S)
     text = re.sub(r"(?<![\\$])\$([^$]+?)(?<!\\)\$",
                   lambda m: rf'<span class="math notranslate nohighlight">\({m.group(1)}\)</span>', text)

@@ -1,4 +1,7 @@
-"""Drive Debian's Chromium against the built site, served on 127.0.0.1, and record what a reader
+"""A browser for the built site, shared by the browser tests and the tools that print or
+photograph pages (``make_pdf.py``, ``screenshots.py``).
+
+Drive Debian's Chromium against the built site, served on 127.0.0.1, and record what a reader
 would meet: console errors, failed requests, requests to other hosts, bytes transferred.
 
     with open_tab(browser, site, viewport=DESKTOP) as tab:
@@ -12,22 +15,19 @@ with no network.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shutil
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import yaml
+from nflib.course import book
 
 # The book's source folder (its _toc.yml and quiz data). BOOK_SOURCE points elsewhere when
 # BOOK_HTML is the build of another copy of the book.
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("BOOK_SOURCE") or REPO).resolve()
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -47,26 +47,10 @@ SHARED_ASSET = re.compile(r"^/(?:_static/|searchindex\.js$)")
 
 def toc_entries() -> list[dict]:
     """Every page of _toc.yml in reading order: {'file', 'html', 'part', 'numbered'}."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries = [{"file": toc["root"], "part": None, "numbered": False}]
-
-    def walk(items, part, numbered):
-        for item in items or []:
-            if "file" in item:
-                entries.append({"file": item["file"], "part": part, "numbered": numbered})
-            walk(item.get("sections"), part, numbered)
-            walk(item.get("chapters"), part, numbered)
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"), part.get("caption"), bool(part.get("numbered")))
-    walk(toc.get("chapters"), None, False)
+    entries = book.toc_entries(ROOT)
     for entry in entries:
-        entry["html"] = _strip_suffix(entry["file"]) + ".html"
+        entry["html"] = entry["file"] + ".html"
     return entries
-
-
-def _strip_suffix(name: str) -> str:
-    return re.sub(r"\.(md|ipynb)$", "", name)
 
 
 def toc_html_pages() -> list[str]:
@@ -75,17 +59,6 @@ def toc_html_pages() -> list[str]:
 
 
 # --------------------------------------------------------------------------- local web server
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
-        pass
-
-    def end_headers(self):
-        # like a static host: the theme's shared files may be cached while a tab browses
-        if self.path.startswith("/_static/"):
-            self.send_header("Cache-Control", "max-age=3600")
-        super().end_headers()
-
 
 @dataclass
 class Site:
@@ -108,18 +81,9 @@ class Site:
 
 @contextmanager
 def serve(root: Path):
-    """Serve ``root`` over HTTP on 127.0.0.1 (a free port) from a background thread."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="book-http", daemon=True)
-    thread.start()
-    try:
-        yield Site(root=root, base_url=f"http://127.0.0.1:{server.server_port}/")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    """Serve ``root`` over HTTP on 127.0.0.1 (a free port), as :func:`nflib.course.book.serve`."""
+    with book.serve(root) as base_url:
+        yield Site(root=root, base_url=base_url)
 
 
 # --------------------------------------------------------------------------- browser
