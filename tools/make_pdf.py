@@ -57,7 +57,7 @@ def join(pdfs: list[tuple[str, Path]], target: Path) -> None:
     for title, path in pdfs:
         start = len(writer.pages)
         writer.append(PdfReader(str(path)))
-        writer.add_outline_item(title, start)
+        writer.add_outline_item(title=title, page_number=start)
     writer.add_metadata({"/Title": "Normalizing Flows, from change of variables to Glow"})
     with open(target, "wb") as handle:
         writer.write(handle)
