@@ -141,7 +141,7 @@ def train(model, x_train, steps, batch, lr, rng):
     opt = nf.Adam(model.parameters(), lr=lr)
     for step in range(steps):
         idx = rng.choice(x_train.shape[0], size=batch, replace=False)
-        opt.lr = lr * 0.5 * (1.0 + np.cos(np.pi * step / steps))
+        opt.lr = nf.train.cosine_lr(lr, step / steps)
         loss, grads = model.loss_and_grad(x_train[idx], rng)
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss is {loss} at step {step}")

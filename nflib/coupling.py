@@ -30,6 +30,7 @@ import numpy as np
 
 from .core import Bijection, Compose, prefixed
 from .mlp import MLP
+from .validation import positive_int
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "realnvp", "alternating_mask",
            "checkerboard_mask", "channel_mask"]
@@ -258,10 +259,14 @@ def realnvp(d: int, n_layers: int, hidden=(64, 64), *, rng: np.random.Generator,
     layers transform complementary halves (in 2-D: first x_2 given x_1, then x_1 given x_2);
     its mask is ``alternating_mask(d, k % 2)``. ``clamp=None`` builds unclamped layers.
     """
-    if int(d) != d or d < 2:
-        raise ValueError(f"realnvp needs dimension d >= 2; got {d!r}")
-    if int(n_layers) != n_layers or n_layers < 1:
-        raise ValueError(f"n_layers must be a positive integer; got {n_layers!r}")
-    j = np.arange(int(d))
-    return Compose([AffineCoupling((j + k) % 2 == 0, hidden, rng=rng, clamp=clamp,
-                                   activation=activation) for k in range(int(n_layers))])
+    return alternating_stack("realnvp", d, n_layers, lambda mask: AffineCoupling(
+        mask, hidden, rng=rng, clamp=clamp, activation=activation))
+
+
+def alternating_stack(name: str, d: int, n_layers: int, make_layer) -> Compose:
+    """``Compose([make_layer(alternating_mask(d, k % 2)) for k < n_layers])``: coupling layers
+    that transform complementary halves in turn (``name`` is the builder, for error messages)."""
+    if isinstance(d, bool) or int(d) != d or d < 2:
+        raise ValueError(f"{name} needs dimension d >= 2; got {d!r}")
+    n_layers = positive_int(n_layers, "n_layers")
+    return Compose([make_layer(alternating_mask(d, k % 2)) for k in range(n_layers)])

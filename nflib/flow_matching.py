@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ode import MLPField
-from .train import Adam
+from .train import Adam, cosine_lr
 from .validation import as_batch, nonempty, positive_int
 
 __all__ = ["flow_matching_loss_and_grad", "fit_flow_matching"]
@@ -59,7 +59,7 @@ def fit_flow_matching(field: MLPField, x, *, rng: np.random.Generator, n_steps: 
     losses = []
     for step in range(n_steps):
         if schedule == "cosine":
-            opt.lr = lr * 0.5 * (1.0 + np.cos(np.pi * step / n_steps))
+            opt.lr = cosine_lr(lr, step / n_steps)
         batch = x[rng.integers(0, x.shape[0], batch_size)]
         loss, grads = flow_matching_loss_and_grad(field, batch, rng)
         opt.step(grads)

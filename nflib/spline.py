@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Compose
-from .coupling import _Coupling
+from .coupling import _Coupling, alternating_stack
 from .validation import positive_int
 
 __all__ = ["RationalQuadraticSpline", "spline_flow", "rq_spline", "rq_spline_inverse"]
@@ -314,10 +314,5 @@ class RationalQuadraticSpline(_Coupling):
 def spline_flow(d: int, n_layers: int, hidden=(64, 64), *, rng: np.random.Generator,
                 bins: int = 8, bound: float = 3.0, activation: str = "tanh") -> Compose:
     """``n_layers`` spline couplings with alternating masks (as :func:`nflib.realnvp`)."""
-    if isinstance(d, bool) or int(d) != d or d < 2:
-        raise ValueError(f"spline_flow needs dimension d >= 2; got {d!r}")
-    n_layers = positive_int(n_layers, "n_layers")
-    j = np.arange(int(d))
-    return Compose([RationalQuadraticSpline((j + k) % 2 == 0, hidden, rng=rng, bins=bins,
-                                            bound=bound, activation=activation)
-                    for k in range(n_layers)])
+    return alternating_stack("spline_flow", d, n_layers, lambda mask: RationalQuadraticSpline(
+        mask, hidden, rng=rng, bins=bins, bound=bound, activation=activation))

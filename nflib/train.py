@@ -213,12 +213,17 @@ def _positive(v, name):
     return float(v)
 
 
+def cosine_lr(base_lr, fraction):
+    """Cosine decay: base_lr (1 + cos(pi * fraction)) / 2, from base_lr at 0 to 0 at 1."""
+    return base_lr * 0.5 * (1.0 + np.cos(np.pi * fraction))
+
+
 def _lr_at(base_lr, schedule, fraction, warmup):
     """Learning rate after a fraction of the budget: constant, or cosine decay to 0."""
     if schedule is None:
         lr = base_lr
     elif schedule == "cosine":
-        lr = base_lr * 0.5 * (1.0 + np.cos(np.pi * fraction))
+        lr = cosine_lr(base_lr, fraction)
     else:
         raise ValueError(f"schedule must be None or 'cosine'; got {schedule!r}")
     if warmup and fraction < warmup:

@@ -35,7 +35,7 @@ from nflib.datasets import toy
 from nflib.distributions import StandardNormal
 from nflib.flow import Flow, nll_and_grad
 from nflib.permute import Reverse
-from nflib.train import Adam, fit
+from nflib.train import Adam, cosine_lr, fit
 
 __all__ = ["maf_flow", "free_parameters", "ToyRun", "build_flow", "shared_toy", "toy_data",
            "train_toy", "train_nice", "train_until_nonfinite", "layer_stages",
@@ -191,7 +191,7 @@ def train_until_nonfinite(flow: Flow, x, *, rng: np.random.Generator, n_steps: i
     losses = []
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(int(n_steps)):
-            opt.lr = lr * 0.5 * (1.0 + np.cos(np.pi * k / n_steps))
+            opt.lr = cosine_lr(lr, k / n_steps)
             batch = x[rng.integers(0, x.shape[0], batch_size)]
             try:
                 loss, grads = nll_and_grad(flow, batch)
