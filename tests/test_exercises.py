@@ -15,6 +15,7 @@ from nflib.course.exercises import ch01, ch02, ch06
 from nflib.course import newton as nt
 from nflib.checks import numerical_jacobian
 from nflib.course import book
+from exercise_checks import check_table_tests
 from notebooks import ROOT, execute_notebook
 
 import make_learner
@@ -127,10 +128,6 @@ def test_learner_notebook_runs_and_reports_not_implemented(path):
 
 
 # ---- every check rejects typical wrong answers -------------------------------------------------
-
-def _pending(*args):
-    raise NotImplementedError
-
 
 def _density(x):
     return stats.norm.pdf(np.log(x)) / x
@@ -303,40 +300,6 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
-def test_check_accepts_a_right_answer(name):
-    check, right = RIGHT[name]
-    feedback = check(right)
-    assert feedback.status == "passed", repr(feedback)
-    assert repr(feedback).startswith("PASSED")
-
-
-@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
-def test_check_reports_not_implemented(name):
-    check, _ = RIGHT[name]
-    feedback = check(_pending)
-    assert feedback.status == "not implemented", repr(feedback)
-    assert repr(feedback).startswith("NOT IMPLEMENTED")
-
-
-@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
-def test_check_reports_a_crash_as_a_failure(name):
-    check, _ = RIGHT[name]
-
-    def crashes(*args):
-        raise TypeError("unsupported operand")
-
-    feedback = check(crashes)
-    assert feedback.status == "failed" and "TypeError: unsupported operand" in feedback.message
-
-
-@pytest.mark.parametrize("case", WRONG, ids=list(WRONG))
-def test_check_rejects_a_typical_wrong_answer(case):
-    name, wrong, prop, phrase = WRONG[case]
-    check, _ = RIGHT[name]
-    with np.errstate(all="ignore"):
-        feedback = check(wrong)
-    assert feedback.status == "failed", f"{case}: accepted\n{feedback!r}"
-    assert prop in feedback.failed, f"{case}: failed the wrong property\n{feedback!r}"
-    assert phrase in feedback.message, f"{case}: feedback does not explain it\n{feedback!r}"
-    assert repr(feedback).startswith("FAILED")
+(test_check_accepts_a_right_answer, test_check_reports_not_implemented,
+ test_check_reports_a_crash_as_a_failure,
+ test_check_rejects_a_typical_wrong_answer) = check_table_tests(RIGHT, WRONG)

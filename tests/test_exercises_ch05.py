@@ -6,7 +6,8 @@ from __future__ import annotations
 
 
 import numpy as np
-import pytest
+
+from exercise_checks import check_table_tests
 from scipy import linalg
 
 from nflib.course.exercises import ch05
@@ -109,42 +110,6 @@ WRONG = {
 }
 
 
-def _pending(*args, **kwargs):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
-def test_check_accepts_a_right_answer(name):
-    check, right = RIGHT[name]
-    feedback = check(right)
-    assert feedback.status == "passed", repr(feedback)
-
-
-@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
-def test_check_reports_not_implemented(name):
-    check, _ = RIGHT[name]
-    feedback = check(_pending)
-    assert feedback.status == "not implemented", repr(feedback)
-    assert repr(feedback).startswith("NOT IMPLEMENTED")
-
-
-@pytest.mark.parametrize("name", RIGHT, ids=list(RIGHT))
-def test_check_reports_a_crash_as_a_failure(name):
-    check, _ = RIGHT[name]
-
-    def crashes(*args, **kwargs):
-        raise TypeError("unsupported operand")
-
-    feedback = check(crashes)
-    assert feedback.status == "failed" and "TypeError: unsupported operand" in feedback.message
-
-
-@pytest.mark.parametrize("case", WRONG, ids=list(WRONG))
-def test_check_rejects_a_typical_wrong_answer(case):
-    name, wrong, prop, phrase = WRONG[case]
-    check, _ = RIGHT[name]
-    with np.errstate(all="ignore"):
-        feedback = check(wrong)
-    assert feedback.status == "failed", f"{case}: accepted\n{feedback!r}"
-    assert prop in feedback.failed, f"{case}: failed the wrong property\n{feedback!r}"
-    assert phrase in feedback.message, f"{case}: feedback does not explain it\n{feedback!r}"
+(test_check_accepts_a_right_answer, test_check_reports_not_implemented,
+ test_check_reports_a_crash_as_a_failure,
+ test_check_rejects_a_typical_wrong_answer) = check_table_tests(RIGHT, WRONG)
