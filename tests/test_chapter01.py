@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from quiz_answers import feedback
 from notebooks import ROOT
 
 CHAPTER = "chapters/01_change_of_variables.md"
@@ -193,11 +194,7 @@ def test_numbers_in_prose_are_not_typed_where_glued():
 # ---- numbers stated in the quiz's feedback -------------------------------------------------------
 
 def _feedback(question_id: str, start: str) -> str:
-    questions = {q["id"]: q for q in json.loads(QUIZ.read_text(encoding="utf-8"))}
-    texts = [a["feedback"] for a in questions[question_id]["answers"]
-             if a["feedback"].startswith(start)]
-    assert len(texts) == 1, (question_id, start)
-    return texts[0]
+    return feedback("01_change_of_variables", question_id, start)
 
 
 def test_quiz_feedback_numbers():

@@ -8,7 +8,6 @@ every chapter by tests/test_chapters.py.)
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -19,6 +18,7 @@ import nflib as nf
 from nflib.course import demos
 from nflib.targets import ring_grad, ring_log_prob
 from nflib.train import fit_reverse_kl
+from quiz_answers import feedback
 from notebooks import ROOT
 
 CHAPTER = "chapters/02_normalizing_flows.md"
@@ -249,11 +249,7 @@ def test_interactive_figure_works_without_a_kernel(nb):
 
 
 def _feedback(question_id: str, start: str) -> str:
-    questions = {q["id"]: q for q in json.loads(QUIZ.read_text(encoding="utf-8"))}
-    texts = [a["feedback"] for a in questions[question_id]["answers"]
-             if a["feedback"].startswith(start)]
-    assert len(texts) == 1, (question_id, start)
-    return texts[0]
+    return feedback("02_normalizing_flows", question_id, start)
 
 
 def test_quiz_feedback_numbers():

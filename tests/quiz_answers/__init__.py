@@ -35,6 +35,20 @@ def answer(question_id: str):
     return register
 
 
+def feedback(stem: str, question_id: str, start: str) -> str:
+    """The feedback of the one choice of question ``question_id`` in quiz ``stem`` whose
+    feedback starts with ``start`` (for tests that recompute the numbers a feedback states)."""
+    import json
+
+    from nflib.course.quiz import quiz_path
+
+    questions = {q["id"]: q for q in json.loads(quiz_path(stem).read_text(encoding="utf-8"))}
+    texts = [a["feedback"] for a in questions[question_id]["answers"]
+             if a["feedback"].startswith(start)]
+    assert len(texts) == 1, (question_id, start)
+    return texts[0]
+
+
 def _load_chapter_modules() -> None:
     import importlib
     import pkgutil
