@@ -141,7 +141,7 @@ def test_download_has_no_myst_and_holds_the_glued_values(downloads, built_book, 
     text = _markdown(notebook)
     assert not leftover_myst(text), f"{docname}: MyST left in the download: {leftover_myst(text)[:8]}"
     assert "on the website)" not in text, f"{docname}: a glued value was missing at build time"
-    executed = built_book.html.parent / "jupyter_execute"
+    executed = built_book.executed_dir
     glue_file = executed / (docname + ".glue.json")
     # the text as the book executed it (the download is made from it)
     built = nbformat.read(executed / (docname + ".ipynb"), as_version=4)

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["find_root", "toc_entries", "toc_pages", "PDF_FOLDER", "BOOK_PDF", "chapters",
-           "book_notebooks", "is_notebook", "BuiltBook",
+           "book_notebooks", "is_notebook", "BuiltBook", "EXECUTED_FOLDER", "executed_dir",
+           "glue_data", "unwrap_numpy_scalar",
            "build", "ExecutedNotebook", "executed", "execute", "parse_glued_text",
            "execution_seconds", "serve", "NotebookError"]
 
@@ -128,7 +129,24 @@ class BuiltBook:
     @property
     def executed_dir(self) -> Path:
         """Where the build wrote each notebook as executed (``<page>.ipynb``)."""
-        return self.html.parent / "jupyter_execute"
+        return executed_dir(self.html)
+
+
+#: the folder, beside the HTML output, where myst-nb writes each executed notebook
+#: (``<page>.ipynb``) and what it glued (``<page>.glue.json``)
+EXECUTED_FOLDER = "jupyter_execute"
+
+
+def executed_dir(html) -> Path:
+    """The folder of executed notebooks of the site built into ``html``."""
+    return Path(html).parent / EXECUTED_FOLDER
+
+
+def glue_data(html, page: str) -> dict:
+    """The outputs myst-nb glued when it executed ``page`` (e.g. ``"chapters/01_x"``), keyed by
+    name, as it wrote them to ``<page>.glue.json`` (empty if the page glued nothing)."""
+    path = executed_dir(html).joinpath(*(page + ".glue.json").split("/"))
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def build(root, output, *, jobs: int = 2) -> BuiltBook:
@@ -295,16 +313,20 @@ def _output_text(output) -> str:
 _NUMPY_SCALAR = re.compile(r"^np\.(?:float|int|uint|bool_?|complex)\w*\((.*)\)$", re.DOTALL)
 
 
+def unwrap_numpy_scalar(text: str) -> str:
+    """``"np.float64(0.58)"`` -> ``"0.58"``: a numpy scalar's repr as the number it shows."""
+    text = text.strip()
+    match = _NUMPY_SCALAR.match(text)
+    return match.group(1) if match else text
+
+
 def parse_glued_text(text: str):
     """The text/plain form of a glued value back as a Python value.
 
     Numbers (numpy scalars shown as ``np.float64(0.58)`` included), strings, lists, tuples and
     dicts of those come back as Python objects; anything else is returned as the text.
     """
-    text = text.strip()
-    match = _NUMPY_SCALAR.match(text)
-    if match:
-        text = match.group(1)
+    text = unwrap_numpy_scalar(text)
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -341,13 +363,11 @@ def executed(built: BuiltBook, page, root=None) -> ExecutedNotebook:
     notebook = nbformat.read(str(path), as_version=4)
     seconds = execution_seconds(built.html).get(str(relative.with_suffix("")), 0.0)
     # myst-nb moves the glued outputs out of the notebook it writes, into <page>.glue.json
-    glue_file = path.with_name(path.stem + ".glue.json")
     glued = glued_values(notebook)
-    if glue_file.is_file():
-        for name, output in json.loads(glue_file.read_text(encoding="utf-8")).items():
-            text = output.get("data", {}).get("text/plain")
-            if text is not None:
-                glued[name] = parse_glued_text(text)
+    for name, output in glue_data(built.html, str(relative.with_suffix(""))).items():
+        text = output.get("data", {}).get("text/plain")
+        if text is not None:
+            glued[name] = parse_glued_text(text)
     return ExecutedNotebook(path=root / page, notebook=notebook, glued=glued, seconds=seconds)
 
 

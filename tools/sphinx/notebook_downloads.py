@@ -25,18 +25,16 @@ Pages at ``https://<owner>.github.io/<name>/``).
 
 from __future__ import annotations
 
-import json
-import re
 from functools import lru_cache
 from pathlib import Path
 
 from myst_to_jupyter import Resolver, convert_code, convert_markdown
 
-from nflib.course.book import BOOK_PDF, PDF_FOLDER, is_notebook
+from nflib.course.book import (BOOK_PDF, PDF_FOLDER, executed_dir, glue_data, is_notebook,
+                               unwrap_numpy_scalar)
 
 NOTEBOOK_SUFFIX = ".ipynb"
 SOLUTIONS_SUFFIX = "-solutions.ipynb"
-EXECUTED_FOLDER = "jupyter_execute"
 
 
 @lru_cache(maxsize=None)
@@ -93,8 +91,7 @@ def format_glued(text: str, fmt: str) -> str:
     repr, ``np.float64(0.5)``, counts as its number)."""
     from myst_nb.core.variables import format_plain_text
 
-    text = re.sub(r"^np\.(?:float|int)\d*\((.*)\)$", r"\1", text.strip())
-    return format_plain_text(text, fmt)
+    return format_plain_text(unwrap_numpy_scalar(text), fmt)
 
 
 class BookResolver(Resolver):
@@ -218,12 +215,6 @@ def bibliography(files: tuple[str, ...]) -> dict[str, tuple[str, str]]:
 
 # --------------------------------------------------------------------------- writing notebooks
 
-def read_glue(outdir: Path, docname: str) -> dict:
-    """The values myst-nb glued when it executed ``docname`` (empty if none)."""
-    path = Path(outdir).parent.joinpath(EXECUTED_FOLDER, *(docname + ".glue.json").split("/"))
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def intro_cell(app, docname: str, solutions: bool = False) -> str:
     base = site_url(app.config)
     repo, branch = repository(app.config)
@@ -245,7 +236,7 @@ def standalone_notebook(app, source: Path, docname: str, solutions: bool = False
     import jupytext
     import nbformat
 
-    executed = Path(app.outdir).parent.joinpath(EXECUTED_FOLDER, *(docname + ".ipynb").split("/"))
+    executed = executed_dir(app.outdir).joinpath(*(docname + ".ipynb").split("/"))
     own_source = Path(source).resolve() == Path(app.env.doc2path(docname)).resolve()
     if own_source and executed.is_file():
         # the text exactly as the book executed it (the source may have changed since)
@@ -255,7 +246,7 @@ def standalone_notebook(app, source: Path, docname: str, solutions: bool = False
                 cell.outputs, cell.execution_count = [], None
     else:
         notebook = jupytext.read(str(source))
-    resolver = BookResolver(app, docname, read_glue(Path(app.outdir), docname))
+    resolver = BookResolver(app, docname, glue_data(app.outdir, docname))
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = convert_markdown(cell.source, resolver)
