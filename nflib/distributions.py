@@ -1,6 +1,8 @@
 """Base distributions p_Z: a standard normal and a uniform on a box.
 
-Each has ``log_prob(z) -> (n,)``, ``grad_log_prob(z) -> (n, d)`` and ``sample(n, rng)``.
+Each has ``log_prob(z) -> (n,)``, ``grad_log_prob(z) -> (n, d)`` and ``sample(n, rng)``. As for
+bijections, the public methods validate ``z``; ``_log_prob`` and ``_grad_log_prob`` trust it
+(``Flow`` calls them on latent points its bijection has just computed).
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ class StandardNormal:
         self.dim = positive_int(d, "dimension d")
 
     def log_prob(self, z):
-        z = as_batch(z, self.dim, "z")
-        return -0.5 * np.einsum("ij,ij->i", z, z) - 0.5 * self.dim * LOG_2PI
+        return self._log_prob(as_batch(z, self.dim, "z"))
 
     def grad_log_prob(self, z):
         """d log p / dz = -z."""
-        return -as_batch(z, self.dim, "z")
+        return self._grad_log_prob(as_batch(z, self.dim, "z"))
+
+    def _log_prob(self, z):
+        return -0.5 * np.einsum("ij,ij->i", z, z) - 0.5 * self.dim * LOG_2PI
+
+    def _grad_log_prob(self, z):
+        return -z
 
     def sample(self, n: int, rng: np.random.Generator):
         return rng.standard_normal((sample_count(n), self.dim))
@@ -43,13 +50,18 @@ class Uniform:
         self.dim, self.low, self.high = int(d), float(low), float(high)
 
     def log_prob(self, z):
-        z = as_batch(z, self.dim, "z")
-        inside = np.all((z >= self.low) & (z <= self.high), axis=1)
-        return np.where(inside, -self.dim * np.log(self.high - self.low), -np.inf)
+        return self._log_prob(as_batch(z, self.dim, "z"))
 
     def grad_log_prob(self, z):
         """Zero inside the box (the density is flat)."""
-        return np.zeros_like(as_batch(z, self.dim, "z"))
+        return self._grad_log_prob(as_batch(z, self.dim, "z"))
+
+    def _log_prob(self, z):
+        inside = np.all((z >= self.low) & (z <= self.high), axis=1)
+        return np.where(inside, -self.dim * np.log(self.high - self.low), -np.inf)
+
+    def _grad_log_prob(self, z):
+        return np.zeros_like(z)
 
     def sample(self, n: int, rng: np.random.Generator):
         return rng.uniform(self.low, self.high, size=(sample_count(n), self.dim))

@@ -30,11 +30,15 @@ class Flow:
         self.base = base
         self.bijection = bijection
         self.dim = base.dim
+        # the latent points a flow computes are valid by construction: no second check
+        self._base_log_prob = getattr(base, "_log_prob", None) or base.log_prob
+        self._base_grad_log_prob = (getattr(base, "_grad_log_prob", None)
+                                    or getattr(base, "grad_log_prob", None))
 
     def log_prob(self, x):
         """log p_X(x) = log p_Z(f^{-1}(x)) + log|det df^{-1}/dx|, shape (n,)."""
         z, log_det, _ = self.bijection.inverse_cached(self.check_data(x))
-        return self.base.log_prob(z) + log_det
+        return self._base_log_prob(z) + log_det
 
     def check_data(self, x) -> np.ndarray:
         """Validate data once, at the edge: a real, finite ``(n, dim)`` batch (n = 0 allowed)."""
@@ -51,7 +55,7 @@ class Flow:
         """Samples and their log-density in one pass: log q(x) = log p_Z(z) - log|det df/dz|."""
         z = self.base.sample(n, _check_rng(rng))
         x, log_det, _ = self.bijection.forward_cached(z)
-        return x, self.base.log_prob(z) - log_det
+        return x, self._base_log_prob(z) - log_det
 
     def parameters(self):
         """Name -> live parameter arrays of the bijection."""
@@ -71,8 +75,8 @@ def nll_and_grad(flow: Flow, x):
     x = nonempty(flow.check_data(x), "x")
     n = x.shape[0]
     z, log_det, cache = flow.bijection.inverse_cached(x)
-    loss = -np.mean(flow.base.log_prob(z) + log_det)
-    grad_z = -flow.base.grad_log_prob(z) / n
+    loss = -np.mean(flow._base_log_prob(z) + log_det)
+    grad_z = -flow._base_grad_log_prob(z) / n
     grad_log_det = np.full(n, -1.0 / n)
     _, grads = flow.bijection.inverse_backward(cache, grad_z, grad_log_det)
     return float(loss), grads
@@ -92,7 +96,7 @@ def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np
     x, log_det, cache = flow.bijection.forward_cached(z)
     log_p = _target_values(log_target(x), (x.shape[0],), "log_target(x)")
     grad_x = _target_values(grad_log_target(x), x.shape, "grad_log_target(x)")
-    loss = np.mean(flow.base.log_prob(z) - log_det - log_p)
+    loss = np.mean(flow._base_log_prob(z) - log_det - log_p)
     grad_x = -grad_x / n
     grad_log_det = np.full(n, -1.0 / n)
     _, grads = flow.bijection.forward_backward(cache, grad_x, grad_log_det)
