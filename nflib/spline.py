@@ -18,6 +18,12 @@ From the conditioner's K + K + (K - 1) raw outputs per coordinate (u^w, u^h, u^d
 with small minima m_w, m_h, m_d. At zero raw outputs the bins are equal and every d_k = 1, so the
 spline is the identity: a new layer is the identity map.
 
+This derivative parametrisation is not the one of Durkan et al. (2019) and of nflows, which use
+d_k = m_d + softplus(u^d_k) (d_k = 1 there needs u^d_k = log(e^{1 - m_d} - 1), not 0). The division
+by log 2 puts the identity at u = 0 and makes dd_k/du = (1 - m_d) sigmoid(u) / log 2, about 0.72 at
+u = 0 instead of 0.5. Both map the real line onto (m_d, inf), but the raw outputs of a trained
+layer mean different derivatives in the two, so weights do not carry over between them unchanged.
+
 In bin k, with s_k = h_k / w_k, xi = (z - x_k) / w_k in [0, 1] and q = xi (1 - xi):
 
     g(z)  = y_k + h_k (s_k xi^2 + d_k q) / (s_k + (d_{k+1} + d_k - 2 s_k) q),
@@ -32,8 +38,10 @@ Inverse: for y in bin k (found among the y-knots), xi solves a xi^2 + b xi + c =
     b = h_k d_k - (y - y_k)(d_{k+1} + d_k - 2 s_k),
     c = -s_k (y - y_k),
 
-and the root in [0, 1] is xi = 2c / (-b - sqrt(b^2 - 4ac)) (b^2 - 4ac >= 0 and this form avoids
-cancellation); then z = x_k + xi w_k.
+and the root in [0, 1] is xi = 2c / (-b - sqrt(b^2 - 4ac)); then z = x_k + xi w_k. Here
+b^2 - 4ac >= 0, c <= 0 and a + b = h_k s_k > 0, so the denominator is never zero (it is negative);
+for b >= 0 its two terms have the same sign and nothing cancels (b < 0 happens, for example over
+part of a bin whose right derivative is much larger than its left, with a small rounding loss).
 
 Gradients (hand-written, both directions)
 -----------------------------------------
