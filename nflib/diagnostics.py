@@ -11,10 +11,13 @@ Draw x_i ~ q and form the log importance weights log w_i = log p~(x_i) - log q(x
   dominates) and n (all weights equal, q = p). ESS / n ~ 1 / (1 + var_q(w / Z)) = 1 / E_p[p / q].
 * ``pareto_k(log_w)``: the shape k of a generalised Pareto distribution fitted to the largest
   weights (Zhang and Stephens' 2009 posterior-mean estimate with the weak prior of Vehtari et al.,
-  Pareto smoothed importance sampling). The weights' tail decays like w^(-1/k): their variance is
-  finite only for k < 1/2 and their mean only for k < 1. Above ``PARETO_K_THRESHOLD`` = 0.7 the
-  estimate of Z (and any expectation under p estimated with these weights) is not reliable,
-  whatever its standard error says, because the standard error itself is then meaningless.
+  Pareto smoothed importance sampling, PSIS). The weights' tail decays like w^(-1/k): their
+  variance is finite only for k < 1/2 and their mean only for k < 1. With the raw weights used
+  here, the estimate of Z (and any expectation under p estimated with them) is unreliable above
+  ``RAW_K_THRESHOLD`` = 1/2, whatever its standard error says, because the standard error itself
+  is then meaningless. The threshold 0.7 (``PARETO_K_THRESHOLD``), or min(1 - 1/log10 n, 0.7) for
+  n draws (``pareto_k_threshold``), belongs to PSIS, which replaces the largest weights by
+  quantiles of the fitted Pareto distribution before averaging.
 
 All three take log-weights (any shift: they are invariant to adding a constant) of shape (n,),
 computed stably from the largest log-weight.
@@ -26,11 +29,24 @@ import numpy as np
 
 from .validation import check_finite
 
-__all__ = ["PARETO_K_THRESHOLD", "log_weights", "log_normaliser", "effective_sample_size",
-           "pareto_k", "tail_length"]
+__all__ = ["PARETO_K_THRESHOLD", "RAW_K_THRESHOLD", "pareto_k_threshold", "log_weights",
+           "log_normaliser", "effective_sample_size", "pareto_k", "tail_length"]
 
-#: above this Pareto k the importance-sampling estimates are unreliable (Vehtari et al.)
+#: above this Pareto k, Pareto-smoothed importance-sampling estimates are unreliable whatever the
+#: sample size (Vehtari et al.); see ``pareto_k_threshold`` for the size-dependent value
 PARETO_K_THRESHOLD = 0.7
+#: above this Pareto k the raw (unsmoothed) weights have infinite variance
+RAW_K_THRESHOLD = 0.5
+#: log of the smallest positive normal float: the lowest cutoff of the Pareto tail fit
+LOG_TINY = float(np.log(np.finfo(float).tiny))
+
+
+def pareto_k_threshold(n: int) -> float:
+    """min(1 - 1/log10(n), 0.7): the largest k at which Pareto-smoothed estimates from n draws
+    are still reliable (Vehtari et al.). Raw weights need k < ``RAW_K_THRESHOLD`` = 0.5."""
+    if n < 2:
+        raise ValueError(f"n must be at least 2; got {n}")
+    return float(min(1.0 - 1.0 / np.log10(n), PARETO_K_THRESHOLD))
 
 
 def _log_w(log_w, minimum: int = 2) -> np.ndarray:
@@ -79,28 +95,41 @@ def tail_length(n: int) -> int:
 def pareto_k(log_w) -> float:
     """Shape k of a generalised Pareto distribution fitted to the largest importance weights.
 
-    The M = ``tail_length(n)`` largest weights, minus the (M+1)-th largest, are the exceedances
-    y_1 <= ... <= y_M. The estimate of Zhang and Stephens (2009) averages, over a grid of values
-    of theta = -k / sigma, the profile estimate k(theta) = -mean(log(1 - theta y)), weighted by
-    the profile likelihood; the result is shrunk towards k = 0.5 by a weak prior worth 10
-    observations, k <- (M k + 5) / (M + 10). Needs n >= 25 weights.
+    As in Pareto smoothed importance sampling (PSIS): with the weights scaled so that the
+    largest is 1, the cutoff u is the (M+1)-th largest weight, M = ``tail_length(n)``, but never
+    below the smallest positive float (log u >= log(tiny)), and the tail is the weights strictly
+    above u. Their exceedances y_1 <= ... <= y_m, y = w - u > 0 (m <= M: ties at the cutoff and
+    weights that underflow are left out) are fitted by the estimate of Zhang and Stephens (2009):
+    with theta = -k / sigma, the profile estimate of k given theta is
+    k(theta) = mean(log(1 - theta y)); these are averaged over a grid of theta, weighted by the
+    profile likelihood m (log(-theta / k(theta)) - k(theta) - 1). The result is shrunk towards
+    k = 0.5 by a weak prior worth 10 observations, k <- (m k + 5) / (m + 10).
+
+    Returns ``inf`` (no fit possible, treat the weights as unreliable) when m <= 4, for example
+    when a few weights exceed all others by more than the float range (log-weights spread over
+    hundreds of nats) or all weights below the top few are equal, and when no point of the theta
+    grid carries posterior weight. Needs n >= 25 weights.
     """
     log_w = _log_w(log_w, minimum=25)
     n = log_w.size
-    m = tail_length(n)
-    order = np.sort(log_w)
-    w = np.exp(order - order[-1])
-    y = w[-m:] - w[-m - 1]
-    if y[-1] <= 0:
-        return 0.0  # the largest weights are all equal: no tail
-    y = np.sort(y)
+    order = np.sort(log_w - log_w.max())
+    log_cut = max(order[-tail_length(n) - 1], LOG_TINY)
+    y = np.exp(order[order > log_cut]) - np.exp(log_cut)
+    y = y[y > 0]
+    m = y.size
+    if m <= 4:
+        return float("inf")
     grid = 30 + int(np.sqrt(m))
     theta = 1.0 - np.sqrt(grid / (np.arange(1, grid + 1) - 0.5))
     theta = theta / (3.0 * y[int(m / 4 + 0.5) - 1]) + 1.0 / y[-1]
+    theta = theta[theta != 0]
     k = np.log1p(-theta[:, None] * y[None, :]).mean(axis=1)
-    profile = m * (np.log(-theta / k) - k - 1.0)
-    post = 1.0 / np.exp(profile[None, :] - profile[:, None]).sum(axis=1)
-    keep = post >= 10 * np.finfo(float).eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        profile = m * (np.log(-theta / k) - k - 1.0)
+        post = 1.0 / np.exp(profile[None, :] - profile[:, None]).sum(axis=1)
+    keep = np.isfinite(post) & (post >= 10 * np.finfo(float).eps)
+    if not keep.any():
+        return float("inf")
     post, theta = post[keep], theta[keep]
     theta_hat = float(np.sum(theta * post / post.sum()))
     k_hat = float(np.log1p(-theta_hat * y).mean())

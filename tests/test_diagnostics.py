@@ -96,8 +96,76 @@ def test_bad_input():
         diagnostics.pareto_k(np.zeros(10))
     with pytest.raises(ValueError, match="non-finite"):
         diagnostics.effective_sample_size([0.0, np.inf])
-    # equal weights: no tail at all
-    assert diagnostics.pareto_k(np.zeros(100)) == pytest.approx(0.0)
+    # equal weights: no weight exceeds the cutoff, nothing to fit (PSIS reports inf)
+    assert diagnostics.pareto_k(np.zeros(100)) == np.inf
     # ties among the largest weights are allowed
     tied = np.log(np.concatenate([np.ones(50), np.full(20, 3.0), np.arange(4.0, 34.0)]))
     assert np.isfinite(diagnostics.pareto_k(tied))
+
+
+# ---- degenerate weights, as PSIS treats them ----------------------------------------------------
+
+def test_pareto_k_is_infinite_when_the_weights_spread_beyond_the_float_range():
+    # log-weights with sd 1000: below the top few, every weight underflows to 0 relative to the
+    # largest; the cutoff is floored at log(tiny) and at most 4 weights lie above it
+    log_w = np.random.default_rng(1).normal(scale=1000, size=2000)
+    top = np.sort(log_w - log_w.max())
+    assert np.sum(top > np.log(np.finfo(float).tiny)) <= 4
+    assert diagnostics.pareto_k(log_w) == np.inf
+
+
+def test_pareto_k_is_infinite_with_four_weights_above_a_tied_cutoff():
+    # n = 100, M = 20: the 21st largest weight is one of the 96 equal ones, 4 weights exceed it
+    assert diagnostics.tail_length(100) == 20
+    assert diagnostics.pareto_k(np.r_[np.zeros(96), [1.0, 2.0, 3.0, 4.0]]) == np.inf
+    # with 5 above the ties there is a tail to fit
+    assert np.isfinite(diagnostics.pareto_k(np.r_[np.zeros(95), [1.0, 2.0, 3.0, 4.0, 5.0]]))
+
+
+def test_pareto_k_fits_only_the_weights_above_a_floored_cutoff():
+    # 1000 weights far below the float range and 60 with a Pareto tail of k = 1/2 on top: the
+    # cutoff is floored at log(tiny), and the 60 weights are fitted on their own
+    rng = np.random.default_rng(3)
+    tail = np.log(rng.pareto(2.0, size=60) + 1.0)
+    log_w = np.r_[np.full(1000, -5000.0) + rng.normal(size=1000), tail]
+    assert diagnostics.tail_length(log_w.size) > 60
+    k_hat = diagnostics.pareto_k(log_w)
+    # the same estimate as for the 60 exceedances over a zero cutoff: weights w / max(w)
+    assert np.isfinite(k_hat)
+    w = np.sort(np.exp(tail - tail.max()))
+    mle = stats.genpareto.fit(w, floc=0.0)[0]
+    assert k_hat == pytest.approx(mle, abs=0.2), (k_hat, mle)
+
+
+def test_pareto_k_is_unchanged_by_a_shift_of_the_log_weights():
+    log_w = np.log(1.0 + stats.genpareto(c=0.4).rvs(size=3000, random_state=4))
+    assert diagnostics.pareto_k(log_w + 500.0) == pytest.approx(diagnostics.pareto_k(log_w),
+                                                                 abs=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [4.0, 2.0, 1.25])
+def test_pareto_k_of_pareto_weights(alpha):
+    # classical Pareto weights, P(w > t) = t^(-alpha) for t >= 1: the tail index is k = 1/alpha
+    ks = [diagnostics.pareto_k(np.log(np.random.default_rng(seed).pareto(alpha, 20_000) + 1.0))
+          for seed in range(6)]
+    assert np.all(np.isfinite(ks))
+    assert np.mean(ks) == pytest.approx(1.0 / alpha, abs=0.08), (alpha, ks)
+
+
+@pytest.mark.parametrize("nu", [5.0, 3.0, 1.5])
+def test_pareto_k_of_student_t_weights(nu):
+    # |T| for T ~ Student t with nu degrees of freedom: P(|T| > t) ~ c t^(-nu), so k = 1/nu
+    # (the tail is Pareto only asymptotically: a looser tolerance for the lighter tails)
+    ks = [diagnostics.pareto_k(np.log(np.abs(stats.t(nu).rvs(20_000, random_state=seed))))
+          for seed in range(6)]
+    assert np.mean(ks) == pytest.approx(1.0 / nu, abs=0.1), (nu, ks)
+
+
+def test_size_dependent_threshold():
+    # min(1 - 1/log10 n, 0.7): 0.5 at n = 100, 0.7 from n = 10^(10/3) ~ 2154 on
+    assert diagnostics.pareto_k_threshold(100) == pytest.approx(0.5)
+    assert diagnostics.pareto_k_threshold(1000) == pytest.approx(1 - 1 / 3)
+    assert diagnostics.pareto_k_threshold(4000) == diagnostics.PARETO_K_THRESHOLD == 0.7
+    assert diagnostics.RAW_K_THRESHOLD == 0.5
+    with pytest.raises(ValueError, match="at least 2"):
+        diagnostics.pareto_k_threshold(1)
