@@ -81,7 +81,11 @@ def check_log_det(bijection, z, eps: float = 1e-5) -> dict:
 
 
 def relative_error(analytic, numeric, floor: float = 1e-12) -> float:
-    """max |a - n| / max(max |a|, max |n|, floor): one number per array, robust to tiny entries."""
+    """max |a - n| / max(max |a|, max |n|, floor): one number per array, robust to tiny entries.
+
+    ``floor`` is the size below which a gradient counts as zero: ``check_gradients`` sets it from
+    the finite differences' round-off, so an identically zero gradient whose numerical estimate
+    is round-off noise has an error near 0, not near 1."""
     analytic, numeric = np.asarray(analytic), np.asarray(numeric)
     scale = max(float(np.max(np.abs(analytic), initial=0.0)),
                 float(np.max(np.abs(numeric), initial=0.0)), floor)
@@ -94,12 +98,17 @@ def check_gradients(loss, arrays: dict, grads: dict, eps: float = 1e-6) -> dict:
     ``arrays`` maps names to the live arrays ``loss()`` reads (parameters, or an input array the
     loss closes over); each entry is nudged by +-eps in place and restored. ``grads[name]`` is
     the hand-written dL/d(array). The error per name is
-    max_i |g_i - g~_i| / max(max_i |g_i|, max_i |g~_i|), g~ the central difference.
+    max_i |g_i - g~_i| / max(max_i |g_i|, max_i |g~_i|, floor), g~ the central difference.
+
+    A central difference carries round-off of about u |L| / eps (u the unit round-off), so a
+    gradient below ``floor = 1e6 u max|L| / eps`` (2e-4 for |L| ~ 1 and eps = 1e-6) is
+    compared absolutely against ``floor``: an identically zero gradient then scores about 1e-6
+    or less, while a wrong one still scores far above the tests' tolerance.
     """
     missing = set(arrays) - set(grads)
     if missing:
         raise ValueError(f"no hand-written gradient for {sorted(missing)}")
-    errors = {}
+    numerics, loss_scale = {}, 0.0
     for name, arr in arrays.items():
         if np.shape(grads[name]) != arr.shape:
             raise ValueError(f"gradient of {name!r} has shape {np.shape(grads[name])}, "
@@ -115,8 +124,10 @@ def check_gradients(loss, arrays: dict, grads: dict, eps: float = 1e-6) -> dict:
             minus = loss()
             arr[idx] = old
             flat_numeric[i] = (plus - minus) / (2.0 * eps)
-        errors[name] = relative_error(grads[name], numeric)
-    return errors
+            loss_scale = max(loss_scale, abs(plus), abs(minus))
+        numerics[name] = numeric
+    floor = 1e6 * np.finfo(np.float64).eps * max(loss_scale, np.finfo(np.float64).tiny) / eps
+    return {name: relative_error(grads[name], numerics[name], floor) for name in arrays}
 
 
 def check_backward(bijection, inputs, direction: str = "forward", *, rng: np.random.Generator,

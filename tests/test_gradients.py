@@ -148,3 +148,19 @@ def test_gradients_are_fresh_arrays():
     for name, g in grads.items():
         assert g.shape == params[name].shape
         assert not np.shares_memory(g, params[name]), name
+
+
+def test_an_identically_zero_gradient_is_checked_as_zero():
+    """A parameter the loss does not depend on has gradient 0; its central difference is
+    round-off noise, which must not be reported as a relative error near 1."""
+    rng = np.random.default_rng(27)
+    a, unused = rng.standard_normal(5), rng.standard_normal(3)
+
+    def loss():
+        return float(np.sum(np.sin(a)) + 1e3)        # a large loss: large round-off
+
+    errors = checks.check_gradients(loss, {"a": a, "unused": unused},
+                                    {"a": np.cos(a), "unused": np.zeros(3)})
+    assert errors["unused"] <= TOL and errors["a"] <= TOL, errors
+    wrong = checks.check_gradients(loss, {"unused": unused}, {"unused": np.full(3, 0.1)})
+    assert wrong["unused"] > 1e3 * TOL, wrong
