@@ -81,6 +81,22 @@ def _reverse_kl_variant(log_det_sign=-1.0, with_log_z=True, at_z=False, sign=1.0
     return reverse_kl
 
 
+def _elbo_constant(times):
+    """log q with the constant -times * log 2 pi in place of -log 2 pi."""
+    def elbo(mean, log_scale, x, eps):
+        z = mean + np.exp(log_scale) * eps
+        log_q = (-0.5 * np.sum(eps * eps, axis=1) - times * np.log(2 * np.pi)
+                 - np.sum(log_scale))
+        return float(np.mean(ch07.log_joint(z, x) - log_q))
+    return elbo
+
+
+def _elbo_entropy_no_2pi(mean, log_scale, x, eps):
+    # the closed-form entropy without its (d/2) log 2 pi
+    z = mean + np.exp(log_scale) * eps
+    return float(np.mean(ch07.log_joint(z, x)) + np.sum(log_scale) + 0.5 * eps.shape[1])
+
+
 WRONG = {
     "kl-direction-swapped": ("kl_gaussian", lambda mq, sq, mp, sp: _kl_gaussian(mp, sp, mq, sq),
                              "right direction", "KL(p || q)"),
@@ -106,6 +122,13 @@ WRONG = {
     "elbo-log-det-sign": ("elbo", _elbo_variant(log_det_sign=1.0), "equals mean",
                           "wrong sign"),
     "elbo-at-eps": ("elbo", _elbo_variant(at_eps=True), "equals mean", "not at eps"),
+    "elbo-missing-log-2pi": ("elbo", _elbo_constant(0.0), "equals mean",
+                             "differs from the ELBO by exactly log 2 pi"),
+    "elbo-log-2pi-one-coordinate": ("elbo", _elbo_constant(0.5), "equals mean",
+                                    "exactly (1/2) log 2 pi"),
+    "elbo-log-2pi-sign": ("elbo", _elbo_constant(-1.0), "equals mean", "exactly 2 log 2 pi"),
+    "elbo-entropy-missing-log-2pi": ("elbo", _elbo_entropy_no_2pi, "equals mean",
+                                     "differs from the ELBO by exactly log 2 pi"),
     "importance-mean-log-w": ("importance_summary",
                               lambda lw: (float(np.mean(lw)), _importance(lw)[1]),
                               "log Z_hat = log(mean w)", "ELBO"),
@@ -116,6 +139,11 @@ WRONG = {
                                lambda lw: (_importance(lw)[0],
                                            float(np.sum(lw) ** 2 / np.sum(np.square(lw)))),
                                "log Z_hat = log(mean w)", "not from the log-weights"),
+    "importance-one-number": ("importance_summary", lambda lw: _importance(lw)[0],
+                              "returns the pair", "returned one number"),
+    "importance-three-values": ("importance_summary",
+                                lambda lw: (*_importance(lw), len(lw)),
+                                "returns the pair", "returned 3 values"),
     "importance-overflow": ("importance_summary",
                             lambda lw: (float(np.log(np.mean(np.exp(lw)))),
                                         float(np.sum(np.exp(lw)) ** 2
@@ -150,3 +178,11 @@ def test_reverse_kl_check_agrees_with_the_closed_form_kl():
     kl_exact = _kl_gaussian(np.array([0.5, 0.0]), np.exp([0.3, -0.2]),
                             np.array([0.5, -0.5]), np.array([1.5, 1.5]))
     assert kl_mc == pytest.approx(kl_exact, abs=5e-3)
+
+
+@pytest.mark.parametrize("container", [list, np.array, tuple])
+def test_importance_check_accepts_any_pair(container):
+    def importance(log_w):
+        return container(_importance(log_w))
+
+    assert ch07.check_importance_summary(importance).status == "passed"

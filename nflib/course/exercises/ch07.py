@@ -12,7 +12,8 @@
   (the closed-form entropy sum_j log_scale_j + d/2 (1 + log 2 pi) in place of -mean log q is
   accepted too).
 * ``importance_summary(log_w)``: (log Z_hat, ESS) with Z_hat the mean importance weight and
-  ESS = (sum w)^2 / sum w^2, computed without overflow for log-weights of any size.
+  ESS = (sum w)^2 / sum w^2, computed without overflow for log-weights of any size (any sequence
+  of the two values is accepted: tuple, list or array).
 """
 
 from __future__ import annotations
@@ -190,6 +191,14 @@ def check_elbo(elbo):
                  "- sum(log_scale)")
         if close(got, float(np.mean(log_joint(eps, _X) - (lb - sum_ls)))):
             fail("log p(x, z) must be evaluated at z = mean + exp(log_scale) eps, not at eps")
+        for times, what in ((1.0, "log 2 pi"), (0.5, "(1/2) log 2 pi"), (2.0, "2 log 2 pi")):
+            if (close(abs(got - with_log_q), times * LOG_2PI)
+                    or close(abs(got - with_entropy), times * LOG_2PI)):
+                fail(f"your value differs from the ELBO by exactly {what} = "
+                     f"{times * LOG_2PI:.6f}: the Gaussian's normalising constant is missing, "
+                     "counted for one coordinate only, or has the wrong sign. "
+                     "log N(eps; 0, I) = -|eps|^2 / 2 - (d/2) log 2 pi with d = 2, that is "
+                     "-log 2 pi (in the closed-form entropy: +(d/2)(1 + log 2 pi))")
         fail(f"got {got:.6g}; expected {with_log_q:.6g} (mean of log p(x, z) - log q(z))")
 
     def bound(call):
@@ -217,8 +226,12 @@ def check_importance_summary(importance_summary):
 
     def pair(call):
         out = call(log_w)
-        if not isinstance(out, tuple) or len(out) != 2:
-            fail("importance_summary should return the pair (log_z_hat, ess)")
+        if np.ndim(out) == 0:
+            fail("importance_summary returned one number; it should return the pair "
+                 "(log_z_hat, ess), for example as a tuple")
+        if len(out) != 2:
+            fail(f"importance_summary returned {len(out)} values; it should return the two "
+                 "values (log_z_hat, ess), in that order, for example as a tuple")
 
     def values(call):
         log_z, ess = (float(v) for v in call(log_w))
