@@ -24,5 +24,13 @@ from .image import (ActNorm, InvConv1x1, Squeeze, Split, Reshape, Flatten, Unfla
 from .train import Adam, History, fit, fit_reverse_kl
 from . import checks, datasets, diagnostics, optim, quadrature, targets
 from . import ode, flow_matching
+from .conditional import ConditionalBijection
+from .conditional import ConditionalAffineCoupling
+from .conditional import ConditionalSplineCoupling
+from .conditional import ConditionalMAF
+from .conditional import ConditionalCompose
+from .conditional import ConditionalFlow
+from .conditional import conditional_nll_and_grad
+from .conditional import fit_conditional
 
 __version__ = "0.2.0"
