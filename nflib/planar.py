@@ -32,25 +32,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .core import Bijection
+from .functions import sech2, sigmoid, softplus
 from .validation import check_finite, positive_int
 
 __all__ = ["Planar"]
 
 _MAX_ITER = 200
-
-
-def _softplus(a):
-    return np.logaddexp(0.0, a)
-
-
-def _sigmoid(a):
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
-
-
-def _sech2(a):
-    """sech^2(a) = 1 - tanh^2(a), accurate (and without overflow) for large |a|."""
-    e = np.exp(-2.0 * np.abs(a))
-    return 4.0 * e / (1.0 + e) ** 2
 
 
 class _PlanarCache(NamedTuple):
@@ -68,7 +55,10 @@ class _PlanarCache(NamedTuple):
 
 
 class Planar(Bijection):
-    """``Planar(d, *, rng)``: parameters ``w`` (d,), ``u`` (d,), ``b`` (1,); w, u ~ N(0, 1/d).
+    """``Planar(d, *, rng, w=None, u=None, b=None)``: parameters ``w`` (d,), ``u`` (d,), ``b`` (1,).
+
+    Unless given, w and u start as N(0, 1/d) draws from ``rng`` and b at 0 (``rng`` may be None
+    when both w and u are given).
 
     Trained by reverse KL: gradient of the forward direction. With a = w^T z + b, t = tanh(a),
     h = sech^2(a), m = m(w^T u), D = 1 + m h and c = (m - w^T u)/||w||^2 (so u_hat = u + c w):
@@ -80,11 +70,23 @@ class Planar(Bijection):
         dL/dw   = sum dL/da z + c dL/du_hat + (same bracket) u - 2 c (dL/du_hat . w) w / ||w||^2.
     """
 
-    def __init__(self, d: int, *, rng: np.random.Generator):
+    def __init__(self, d: int, *, rng: np.random.Generator | None, w=None, u=None, b=None):
         self.dim = positive_int(d, "dimension d")
-        self.w = rng.standard_normal(self.dim) / np.sqrt(self.dim)
-        self.u = rng.standard_normal(self.dim) / np.sqrt(self.dim)
-        self.b = np.zeros(1)
+        if rng is None and (w is None or u is None):
+            raise ValueError("Planar needs an rng to draw w and u, or both w and u given")
+        self.w = self._initial(w, (self.dim,), "w", rng)
+        self.u = self._initial(u, (self.dim,), "u", rng)
+        self.b = np.zeros(1) if b is None else self._initial(b, (1,), "b", rng)
+
+    def _initial(self, value, shape, name, rng):
+        """A copy of a given initial value (checked), or an N(0, 1/d) draw."""
+        if value is None:
+            return rng.standard_normal(shape) / np.sqrt(self.dim)
+        value = np.array(value, dtype=np.float64).reshape(-1)
+        if value.shape != shape:
+            raise ValueError(f"Planar {name} must have shape {shape}; got {value.shape}")
+        check_finite(value, f"Planar {name}")
+        return value
 
     def parameters(self):
         return {"w": self.w, "u": self.u, "b": self.b}
@@ -98,7 +100,7 @@ class Planar(Bijection):
             raise ValueError("Planar w is zero: the hyperplane direction is undefined "
                              "(u_hat divides by ||w||^2) and the map cannot be inverted")
         wu = float(self.w @ self.u)
-        sp = max(float(_softplus(wu)), np.finfo(np.float64).tiny)
+        sp = max(float(softplus(wu)), np.finfo(np.float64).tiny)
         m = sp - 1.0
         c = (m - wu) / w2
         return self.u + c * self.w, m, sp, wu, w2, c
@@ -107,7 +109,7 @@ class Planar(Bijection):
         u_hat, m, sp, wu, w2, c = self._constrained()
         a = z @ self.w + self.b[0]
         t = np.tanh(a)
-        h = _sech2(a)
+        h = sech2(a)
         denom = t * t + sp * h  # = 1 + m h
         x = z + t[:, None] * u_hat
         return x, np.log(denom), _PlanarCache(z, t, h, denom, u_hat, m, wu, w2, c)
@@ -118,7 +120,7 @@ class Planar(Bijection):
         a = alpha + self.b[0]
         t = np.tanh(a)
         z = x - t[:, None] * u_hat
-        return z, -np.log(t * t + sp * _sech2(a)), None
+        return z, -np.log(t * t + sp * sech2(a)), None
 
     def forward_backward(self, cache: _PlanarCache, grad_x, grad_log_det):
         z, t, h, denom, u_hat, m, wu, w2, c = cache
@@ -127,7 +129,7 @@ class Planar(Bijection):
         g_u_hat = t @ grad_x
         g_c = float(g_u_hat @ self.w)
         g_m = float(np.sum(grad_log_det * h / denom)) + g_c / w2
-        g_wu = g_m * float(_sigmoid(wu)) - g_c / w2
+        g_wu = g_m * float(sigmoid(wu)) - g_c / w2
         grads = {
             "w": g_a @ z + c * g_u_hat + g_wu * self.u - 2.0 * c * g_c / w2 * self.w,
             "u": g_u_hat + g_wu * self.w,
@@ -154,7 +156,7 @@ def _solve_alpha(y, m, b, tol=1e-15):
         above = g > 0
         hi = np.where(above, alpha, hi)
         lo = np.where(above, lo, alpha)
-        new = alpha - g / (1.0 + m * _sech2(alpha + b))
+        new = alpha - g / (1.0 + m * sech2(alpha + b))
         outside = (new < lo) | (new > hi)
         new = np.where(outside, 0.5 * (lo + hi), new)
         step = np.abs(new - alpha)

@@ -65,6 +65,7 @@ import numpy as np
 
 from .core import Compose
 from .coupling import _Coupling, alternating_stack
+from .functions import sigmoid, softplus
 from .validation import positive_int
 
 __all__ = ["RationalQuadraticSpline", "spline_flow", "rq_spline", "rq_spline_inverse"]
@@ -79,10 +80,6 @@ def _softmax(u):
 
 def _softmax_backward(p, g):
     return p * (g - np.sum(p * g, axis=-1, keepdims=True))
-
-
-def _sigmoid(u):
-    return 0.5 * (1.0 + np.tanh(0.5 * u))
 
 
 def knots(raw_w, raw_h, raw_d, bound, min_width=1e-3, min_height=1e-3, min_derivative=1e-3):
@@ -103,7 +100,7 @@ def knots(raw_w, raw_h, raw_d, bound, min_width=1e-3, min_height=1e-3, min_deriv
     x[..., 1:] -= bound
     y[..., 1:] -= bound
     x[..., -1] = y[..., -1] = bound  # exactly, whatever the rounding of the sums
-    d[..., 1:-1] = min_derivative + (1 - min_derivative) * np.logaddexp(0.0, raw_d) / _LOG2
+    d[..., 1:-1] = min_derivative + (1 - min_derivative) * softplus(raw_d) / _LOG2
     return x, y, d, p_w, p_h
 
 
@@ -276,7 +273,7 @@ class RationalQuadraticSpline(_Coupling):
             g_p = 2 * self.bound * (1 - k * m) * g_w
             g_raw[..., lo:lo + k] = _softmax_backward(p, g_p)
         u = raw[..., 2 * k:]
-        g_raw[..., 2 * k:] = gd[..., 1:-1] * (1 - self.min_derivative) * _sigmoid(u) / _LOG2
+        g_raw[..., 2 * k:] = gd[..., 1:-1] * (1 - self.min_derivative) * sigmoid(u) / _LOG2
         g_kept, grads = self.net.backward(net_cache, g_raw.reshape(raw.shape[0], -1))
         return g_kept, self._net_grads(grads)
 

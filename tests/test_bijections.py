@@ -392,3 +392,17 @@ def test_checks_detect_a_wrong_log_det_and_a_wrong_gradient():
     assert checks.check_log_det(layer, z)["forward"] > 0.05
     errors = checks.check_backward(layer, z, rng=np.random.default_rng(0))
     assert errors["shift"] > 1e-3 and errors["log_scale"] > 1e-3 and errors["input"] < 1e-6
+
+
+def test_planar_takes_initial_values():
+    layer = nf.Planar(2, rng=None, w=[1.0, 0.0], u=[0.5, 0.5], b=0.25)
+    assert layer.w.tolist() == [1.0, 0.0] and layer.u.tolist() == [0.5, 0.5]
+    assert layer.b.tolist() == [0.25]
+    x, _ = layer.forward(np.zeros((1, 2)))
+    m = -1.0 + np.log1p(np.exp(0.5))                      # m(w.u), w.u = 0.5
+    u_hat = np.array([0.5, 0.5]) + (m - 0.5) * np.array([1.0, 0.0])
+    assert np.allclose(x, u_hat * np.tanh(0.25))          # x = z + u_hat h(w.z + b) at z = 0
+    with pytest.raises(ValueError, match="shape"):
+        nf.Planar(2, rng=None, w=[1.0], u=[0.5, 0.5])
+    with pytest.raises(ValueError, match="rng"):
+        nf.Planar(2, rng=None, w=[1.0, 0.0])
