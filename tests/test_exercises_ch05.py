@@ -87,15 +87,28 @@ WRONG = {
         "conv1x1_log_det", lambda w, h, wd: np.full((h, wd), np.linalg.slogdet(w)[1]),
         "one number", "shape"),
     "bpd without the offset": (
-        "bits_per_dim", lambda nll, d, lv: nll / (d * np.log(2)), "uniform", "log2(17)"),
+        "bits_per_dim", lambda nll, d, lv: nll / (d * np.log(2)), "slips", "offset log2(levels)"),
     "bpd in nats": (
-        "bits_per_dim", lambda nll, d, lv: (nll + d * np.log(lv)) / d, "uniform", "log2(17)"),
+        "bits_per_dim", lambda nll, d, lv: (nll + d * np.log(lv)) / d, "slips",
+        "nats per dimension"),
     "bpd per image": (
-        "bits_per_dim", lambda nll, d, lv: (nll + d * np.log(lv)) / np.log(2) / 64 * (
-            64 if d != 64 else 1), "nats per image", "divide by the number of dimensions"),
+        "bits_per_dim", lambda nll, d, lv: (nll + d * np.log(lv)) / np.log(2), "slips",
+        "bits per image"),
     "bpd with the offset subtracted": (
-        "bits_per_dim", lambda nll, d, lv: 2 * np.log2(lv) - _bpd(nll, d, lv) if nll == 0
-        else (nll - d * np.log(lv)) / (d * np.log(2)), "nats per image", "wrong sign"),
+        "bits_per_dim", lambda nll, d, lv: (nll - d * np.log(lv)) / (d * np.log(2)), "slips",
+        "offset has the wrong sign"),
+    "bpd with the sign flipped": (
+        "bits_per_dim", lambda nll, d, lv: -_bpd(nll, d, lv), "slips", "the sign is flipped"),
+    "bpd with the offset in nats": (
+        "bits_per_dim", lambda nll, d, lv: nll / (d * np.log(2)) + np.log(lv), "slips",
+        "ln(levels), in nats"),
+    "bpd as an array": (
+        "bits_per_dim", lambda nll, d, lv: np.full(d, _bpd(nll, d, lv)), "slips", "one number"),
+    "bpd with a wrong constant": (
+        "bits_per_dim", lambda nll, d, lv: _bpd(nll, d, lv) + 0.5, "uniform", "log2(17)"),
+    "bpd with an untypical slip": (
+        "bits_per_dim", lambda nll, d, lv: _bpd(nll, d, lv) * (1 + 0.01 * (nll != 0)), "converts",
+        "expected (nll + d ln(levels)) / (d ln 2)"),
     "actnorm per pixel": (
         "actnorm_init", lambda x: (np.log(x.std(axis=0)), x.mean(axis=0)), "one value per channel",
         "average over the pixels"),
@@ -108,6 +121,20 @@ WRONG = {
         "actnorm_init", lambda x: (np.log(x.std()), x.mean()), "one value per channel",
         "one value per channel"),
 }
+
+
+def test_actnorm_accepts_the_sample_standard_deviation_with_a_note():
+    feedback = ch05.check_actnorm_init(
+        lambda x: (np.log(x.std(axis=(0, 2, 3), ddof=1)), x.mean(axis=(0, 2, 3))))
+    assert feedback.status == "passed", repr(feedback)
+    assert "ddof=1" in repr(feedback) and "nflib uses ddof=0" in repr(feedback)
+    assert "ddof=0" in repr(ch05.check_actnorm_init(_actnorm))
+
+
+def test_actnorm_rejects_other_scale_factors():
+    feedback = ch05.check_actnorm_init(
+        lambda x: (np.log(1.1 * x.std(axis=(0, 2, 3))), x.mean(axis=(0, 2, 3))))
+    assert feedback.status == "failed" and "unit variance" in feedback.failed, repr(feedback)
 
 
 (test_check_accepts_a_right_answer, test_check_reports_not_implemented,

@@ -5,10 +5,10 @@
 * ``conv1x1_log_det(weight, height, width)``: log|det| of a 1x1 convolution on an h x w image,
   h w sum_i log|U_ii| from the LU factorisation W = P L U.
 * ``bits_per_dim(nll_nats, d, levels)``: (nll + d ln levels) / (d ln 2) for a model of pixels
-  dequantised and rescaled to [0, 1).
+  dequantised and rescaled to [0, 1); the typical slips are named before any value is judged.
 * ``actnorm_init(x)``: the data-dependent initialisation of ActNorm in the data direction,
   bias = per-channel mean, log_scale = log of the per-channel standard deviation (over the
-  batch and the pixels).
+  batch and the pixels; ddof=0 as nflib, or ddof=1).
 """
 
 from __future__ import annotations
@@ -108,38 +108,69 @@ def check_conv1x1_log_det(conv1x1_log_det):
 
 # ---- bits per dimension ----------------------------------------------------------------------
 
+def _bpd_slip(got, nll, d, levels):
+    """The typical slip that gives ``got`` for ``(nll, d, levels)``, as a hint, or None."""
+    nats = nll + d * np.log(levels)
+    slips = [
+        (nll / (d * np.log(2.0)),
+         "the offset log2(levels) from rescaling the pixels to [0, 1) is missing: add "
+         "d ln(levels) to the NLL before dividing"),
+        (nats / d, "that is nats per dimension: divide by ln 2 for bits"),
+        (nats / np.log(2.0), "that is bits per image: divide by the number of dimensions d"),
+        ((nll - d * np.log(levels)) / (d * np.log(2.0)),
+         "the rescaling offset has the wrong sign: densities on [0, 1) are levels^d times "
+         "larger than on [0, levels), so add d ln(levels) to the NLL"),
+        (-nats / (d * np.log(2.0)),
+         "the sign is flipped: bits/dim count the negative log-likelihood, which nll already is"),
+        (nll / (d * np.log(2.0)) + np.log(levels),
+         "the offset is ln(levels), in nats; in bits it is log2(levels)"),
+    ]
+    for value, hint in slips:
+        if np.isclose(got, value, rtol=1e-10, atol=1e-12):
+            return hint
+    return None
+
+
 def check_bits_per_dim(bits_per_dim):
-    """The uniform model, a hand example, and typical slips (log base, d, the offset)."""
+    """The typical slips (missing offset, nats, bits per image, signs) are named first, on every
+    case including the uniform model; then the values."""
     cases = [(0.0, 64, 17), (-80.0, 64, 17), (1500.0, 3072, 256), (-250.0, 784, 256)]
 
     def want(nll, d, levels):
         return (nll + d * np.log(levels)) / (d * np.log(2.0))
 
+    def value_of(call, nll, d, levels):
+        value = np.asarray(call(nll, d, levels), dtype=np.float64)
+        if value.shape != ():
+            fail(f"return one number (bits per dimension); got shape {value.shape}")
+        return float(value)
+
+    def slips(call):
+        # a case with nll != 0 first: at nll = 0 a flipped offset and a flipped sign coincide
+        for nll, d, levels in cases[1:] + cases[:1]:
+            got = value_of(call, nll, d, levels)
+            if np.isclose(got, want(nll, d, levels), rtol=1e-10):
+                continue
+            hint = _bpd_slip(got, nll, d, levels)
+            if hint:
+                fail(f"for nll = {nll}, d = {d}, levels = {levels} got {got:.6g}: {hint}")
+
     def uniform(call):
-        got = float(np.asarray(call(0.0, 64, 17), dtype=np.float64))
+        got = value_of(call, 0.0, 64, 17)
         if not np.isclose(got, np.log2(17)):
             fail(f"a model with nll = 0 nats on [0, 1)^64 is uniform, so 17 levels cost "
                  f"log2(17) = {np.log2(17):.4f} bits per pixel; got {got:.6g}")
 
     def values(call):
         for nll, d, levels in cases:
-            got = float(np.asarray(call(nll, d, levels), dtype=np.float64))
+            got = value_of(call, nll, d, levels)
             right = want(nll, d, levels)
-            if np.isclose(got, right, rtol=1e-10):
-                continue
-            if np.isclose(got, nll / (d * np.log(2.0)), rtol=1e-10):
-                fail("the offset log2(levels) from rescaling the pixels to [0, 1) is missing")
-            if np.isclose(got, (nll + d * np.log(levels)) / d, rtol=1e-10):
-                fail("that is nats per dimension: divide by ln 2 for bits")
-            if np.isclose(got, (nll + d * np.log(levels)) / np.log(2.0), rtol=1e-10):
-                fail("that is bits per image: divide by the number of dimensions d")
-            if np.isclose(got, (nll - d * np.log(levels)) / (d * np.log(2.0)), rtol=1e-10):
-                fail("the rescaling offset has the wrong sign: densities on [0, 1) are "
-                     "levels^d times larger than on [0, levels), so add d ln(levels)")
-            fail(f"for nll = {nll}, d = {d}, levels = {levels} got {got:.6g}, expected "
-                 f"{right:.6g}")
+            if not np.isclose(got, right, rtol=1e-10):
+                fail(f"for nll = {nll}, d = {d}, levels = {levels} got {got:.6g}, expected "
+                     f"(nll + d ln(levels)) / (d ln 2) = {right:.6g}")
 
     return run_checks("bits_per_dim", bits_per_dim, [
+        ("avoids the typical slips (offset, nats, per image, sign)", slips),
         ("gives log2(levels) for the uniform model", uniform),
         ("converts nats per image to bits per dimension", values)])
 
@@ -147,12 +178,18 @@ def check_bits_per_dim(bits_per_dim):
 # ---- ActNorm initialisation ------------------------------------------------------------------
 
 def check_actnorm_init(actnorm_init):
-    """Shapes, zero mean and unit variance per channel after the map, and nflib's values."""
+    """Shapes, zero mean and unit variance per channel after the map, and nflib's values.
+
+    The standard deviation may be the batch's own (``ddof=0``, numpy's default and nflib's) or
+    the sample estimate (``ddof=1``); both are accepted, and a note says which was used.
+    """
     rng = np.random.default_rng(12)
     spread = np.array([0.5, 2.0, 4.0]).reshape(1, 3, 1, 1)
     centre = np.array([-1.0, 0.0, 3.0]).reshape(1, 3, 1, 1)
     x = centre + spread * rng.standard_normal((16, 3, 4, 4))
     x[:, :, 0, 0] += 5.0                      # pixels differ: per-pixel stats would differ
+    count = x.shape[0] * x.shape[2] * x.shape[3]           # values per channel
+    ddof1 = np.sqrt((count - 1) / count)      # the std of z when the scale used ddof=1
 
     def pair(call):
         out = call(x)
@@ -172,7 +209,7 @@ def check_actnorm_init(actnorm_init):
         log_scale, bias = (np.asarray(v, dtype=np.float64) for v in call(x))
         z = (x - bias.reshape(1, 3, 1, 1)) * np.exp(-log_scale.reshape(1, 3, 1, 1))
         mean, std = z.mean(axis=(0, 2, 3)), z.std(axis=(0, 2, 3))
-        if close(mean, 0.0) and close(std, 1.0):
+        if close(mean, 0.0) and (close(std, 1.0) or close(std, ddof1)):
             return
         m, s = x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
         if close(bias, -m):
@@ -189,14 +226,22 @@ def check_actnorm_init(actnorm_init):
     def matches(call):
         log_scale, bias = (np.asarray(v, dtype=np.float64) for v in call(x))
         ref_ls, ref_b = ActNorm(3).initial_parameters(x, "inverse")
-        if not (close(log_scale, ref_ls) and close(bias, ref_b)):
-            fail("the values differ from nflib.ActNorm's initialisation")
+        if not (close(log_scale, ref_ls) or close(log_scale, ref_ls - np.log(ddof1))):
+            fail("the log-scales differ from nflib.ActNorm's initialisation, the log of each "
+                 "channel's standard deviation over the examples and the pixels")
+        if not close(bias, ref_b):
+            fail("the biases differ from nflib.ActNorm's initialisation, each channel's mean "
+                 "over the examples and the pixels")
 
     def notes(call):
-        log_scale, _ = call(x)
-        return [f"per-channel scales: {np.round(np.exp(log_scale), 3).tolist()}"]
+        log_scale, _ = (np.asarray(v, dtype=np.float64) for v in call(x))
+        ref_ls, _ = ActNorm(3).initial_parameters(x, "inverse")
+        which = ("ddof=0, the batch's own spread, as nflib" if close(log_scale, ref_ls) else
+                 "ddof=1, the sample estimate; nflib uses ddof=0, and with "
+                 f"{count} values per channel the two differ by a factor {1 / ddof1:.4f}")
+        return [f"per-channel scales: {np.round(np.exp(log_scale), 3).tolist()} ({which})"]
 
     return run_checks("actnorm_init", actnorm_init, [
         ("returns (log_scale, bias), one value per channel", pair),
         ("gives zero mean and unit variance per channel", normalises),
-        ("agrees with nflib.ActNorm", matches)], notes=notes)
+        ("agrees with nflib.ActNorm (ddof=0 or ddof=1)", matches)], notes=notes)
