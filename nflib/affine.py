@@ -24,7 +24,7 @@ import numpy as np
 from .core import Bijection
 from .validation import check_finite, check_log_scale, positive_int
 
-__all__ = ["Affine"]
+__all__ = ["Affine", "pixels_per_channel"]
 
 
 class _AffineCache(NamedTuple):
@@ -39,7 +39,7 @@ def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _pixels(a: np.ndarray) -> int:
+def pixels_per_channel(a: np.ndarray) -> int:
     """Positions sharing each channel's parameters: h*w for images, 1 for vectors."""
     return int(np.prod(a.shape[2:], dtype=int))
 
@@ -85,27 +85,27 @@ class Affine(Bijection):
         self._check_parameters()
         scale = np.exp(_per_channel(self.log_scale, z.ndim))
         x = z * scale + _per_channel(self.shift, z.ndim)
-        log_det = np.full(z.shape[0], _pixels(z) * self.log_scale.sum())
+        log_det = np.full(z.shape[0], pixels_per_channel(z) * self.log_scale.sum())
         return x, log_det, _AffineCache(z, scale)
 
     def inverse_cached(self, x):
         self._check_parameters()
         inv_scale = np.exp(-_per_channel(self.log_scale, x.ndim))
         z = (x - _per_channel(self.shift, x.ndim)) * inv_scale
-        log_det = np.full(x.shape[0], -_pixels(x) * self.log_scale.sum())
+        log_det = np.full(x.shape[0], -pixels_per_channel(x) * self.log_scale.sum())
         return z, log_det, _AffineCache(z, inv_scale)
 
     def forward_backward(self, cache, grad_x, grad_log_det):
         z, scale = cache
         g_z = grad_x * scale
-        grads = {"log_scale": _channel_sum(g_z * z) + _pixels(z) * np.sum(grad_log_det),
+        grads = {"log_scale": _channel_sum(g_z * z) + pixels_per_channel(z) * np.sum(grad_log_det),
                  self.shift_name: _channel_sum(grad_x)}
         return g_z, grads
 
     def inverse_backward(self, cache, grad_z, grad_log_det):
         z, inv_scale = cache
         g_x = grad_z * inv_scale
-        grads = {"log_scale": -_channel_sum(grad_z * z) - _pixels(z) * np.sum(grad_log_det),
+        grads = {"log_scale": -_channel_sum(grad_z * z) - pixels_per_channel(z) * np.sum(grad_log_det),
                  self.shift_name: -_channel_sum(g_x)}
         return g_x, grads
 

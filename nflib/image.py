@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .affine import Affine, _pixels
+from .affine import Affine, pixels_per_channel
 from .core import Bijection, Compose, Inverse, prefixed
 from .validation import (as_image_batch, check_finite, check_log_scale, positive_int,
                          _as_real_array)
@@ -235,14 +235,14 @@ class InvConv1x1(Bijection):
         if a.ndim == 2:
             return a @ m.T
         n, c = a.shape[:2]
-        return np.matmul(m, a.reshape(n, c, _pixels(a))).reshape(a.shape)
+        return np.matmul(m, a.reshape(n, c, pixels_per_channel(a))).reshape(a.shape)
 
     @staticmethod
     def _outer(g, a):
         """sum over samples and pixels of g a^T, shape (c, c)."""
         if g.ndim == 2:
             return g.T @ a
-        n, c, k = g.shape[0], g.shape[1], _pixels(g)
+        n, c, k = g.shape[0], g.shape[1], pixels_per_channel(g)
         return np.tensordot(g.reshape(n, c, k), a.reshape(n, c, k), axes=([0, 2], [0, 2]))
 
     def _param_grads(self, grad_w, grad_log_s_direct):
@@ -255,25 +255,25 @@ class InvConv1x1(Bijection):
 
     def forward_cached(self, z):
         w = self.weight()
-        log_det = np.full(z.shape[0], _pixels(z) * self.log_s.sum())
+        log_det = np.full(z.shape[0], pixels_per_channel(z) * self.log_s.sum())
         return self._apply(w, z), log_det, (z, w)
 
     def inverse_cached(self, x):
         v = self.inverse_weight()
-        log_det = np.full(x.shape[0], -_pixels(x) * self.log_s.sum())
+        log_det = np.full(x.shape[0], -pixels_per_channel(x) * self.log_s.sum())
         return self._apply(v, x), log_det, (x, v)
 
     def forward_backward(self, cache, grad_x, grad_log_det):
         z, w = cache
         grad_w = self._outer(grad_x, z)
-        direct = _pixels(z) * np.sum(grad_log_det)
+        direct = pixels_per_channel(z) * np.sum(grad_log_det)
         return self._apply(w.T, grad_x), self._param_grads(grad_w, direct)
 
     def inverse_backward(self, cache, grad_z, grad_log_det):
         x, v = cache
         grad_v = self._outer(grad_z, x)
         grad_w = -v.T @ grad_v @ v.T
-        direct = -_pixels(x) * np.sum(grad_log_det)
+        direct = -pixels_per_channel(x) * np.sum(grad_log_det)
         return self._apply(v.T, grad_z), self._param_grads(grad_w, direct)
 
     def __repr__(self):
