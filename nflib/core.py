@@ -32,12 +32,45 @@ def prefixed(groups: dict) -> dict:
 
 
 class Bijection:
-    """An invertible map ``f`` with a tractable log-determinant.
+    """An invertible map ``f`` with a tractable log-determinant: the library's extension point.
 
-    Subclasses implement ``forward`` and ``inverse``; those that can be trained implement
-    the cached/backward pairs for the direction(s) they are trained in, and
-    ``parameters()`` returning the live parameter arrays (updated in place by optimisers).
+    A new layer subclasses ``Bijection`` and implements the **unchecked** paths, which trust
+    their input (already validated by ``forward``/``inverse`` or by an enclosing ``Compose``):
+
+    * ``forward_cached(z) -> (x, log|det df/dz|, cache)`` and
+      ``inverse_cached(x) -> (z, log|det df^{-1}/dx|, cache)``: the layer's actual computation;
+    * for each direction it is trained in, ``forward_backward(cache, grad_x, grad_log_det)``
+      and/or ``inverse_backward(cache, grad_z, grad_log_det)`` returning
+      ``(dL/d input, {name: dL/d param})``; ``trained_directions`` is derived from which of the
+      two the class implements;
+    * ``parameters()`` returning the live parameter arrays (optimisers update them in place);
+    * ``check_z``/``check_x`` if its inputs need more than an ``(n, dim)`` float64 batch;
+    * the class attribute ``volume_preserving = True`` if ``log|det|`` is 0 for every input and
+      every parameter value (a generic test holds the layer to what it declares).
+
+    It does not override ``forward`` or ``inverse``: they validate once and call the cached
+    path, and ``Compose`` and ``Flow`` call the cached paths directly, so an override would be
+    silently bypassed. Defining one raises ``TypeError`` when the class is created.
     """
+
+    #: True when |det df/dz| = 1 everywhere: log_det is identically 0 (no density change)
+    volume_preserving: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "inverse"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} defines {name}(), which Compose and Flow bypass: implement "
+                    f"{name}_cached() instead ({name}() validates its input and calls it)")
+
+    @property
+    def trained_directions(self) -> tuple:
+        """The directions with a hand-written gradient: ``"forward"`` if the class implements
+        ``forward_backward``, ``"inverse"`` if it implements ``inverse_backward``."""
+        return tuple(direction for direction in ("forward", "inverse")
+                     if getattr(type(self), f"{direction}_backward")
+                     is not getattr(Bijection, f"{direction}_backward"))
 
     #: dimension of a sample, or None if any width is accepted
     dim: int | None = None
@@ -109,6 +142,16 @@ class Compose(Bijection):
                                  f"on dimension {dk}")
         self.dim = dims[0][1] if dims else None
 
+    @property
+    def volume_preserving(self) -> bool:
+        return all(b.volume_preserving for b in self.bijections)
+
+    @property
+    def trained_directions(self) -> tuple:
+        """The directions every layer has a gradient for."""
+        return tuple(d for d in ("forward", "inverse")
+                     if all(d in b.trained_directions for b in self.bijections))
+
     def __len__(self):
         return len(self.bijections)
 
@@ -167,6 +210,17 @@ class Inverse(Bijection):
     def __init__(self, bijection: Bijection):
         self.bijection = bijection
         self.dim = bijection.dim
+
+    @property
+    def volume_preserving(self) -> bool:
+        return self.bijection.volume_preserving
+
+    @property
+    def trained_directions(self) -> tuple:
+        """The wrapped layer's directions, swapped (its inverse is this forward)."""
+        swap = {"forward": "inverse", "inverse": "forward"}
+        return tuple(d for d in ("forward", "inverse")
+                     if swap[d] in self.bijection.trained_directions)
 
     def parameters(self):
         return self.bijection.parameters()

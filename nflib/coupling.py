@@ -150,6 +150,8 @@ class AdditiveCoupling(_Coupling):
     t replaced by -t (inverse).
     """
 
+    volume_preserving = True
+
     def __init__(self, mask, hidden=(64, 64), *, rng: np.random.Generator,
                  activation: str = "tanh"):
         super().__init__(mask, hidden, rng, activation)

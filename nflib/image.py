@@ -302,6 +302,8 @@ class Squeeze(Bijection):
     model the data end uses ``Inverse(Squeeze())`` (channels back to space).
     """
 
+    volume_preserving = True
+
     def check_z(self, z):
         z = as_image_batch(z, name="z")
         if z.shape[2] % 2 or z.shape[3] % 2:
@@ -344,6 +346,14 @@ class Split(Bijection):
     def __init__(self, inner: Bijection, keep: int):
         self.inner = inner
         self.keep = positive_int(keep, "keep")
+
+    @property
+    def volume_preserving(self) -> bool:
+        return self.inner.volume_preserving
+
+    @property
+    def trained_directions(self) -> tuple:
+        return self.inner.trained_directions
 
     def parameters(self):
         return prefixed({"inner": self.inner.parameters()})
@@ -407,6 +417,8 @@ class Reshape(Bijection):
 
     A relabelling of the entries (C order): log|det| = 0; ``dim`` is the number of entries.
     """
+
+    volume_preserving = True
 
     def __init__(self, in_shape, out_shape):
         self.in_shape = tuple(positive_int(s, "shape entry") for s in np.atleast_1d(in_shape))

@@ -19,6 +19,8 @@ __all__ = ["Permute", "Reverse"]
 class Permute(Bijection):
     """``Permute(perm)``: ``x = z[:, perm]`` for a permutation ``perm`` of ``0 .. d-1``."""
 
+    volume_preserving = True
+
     def __init__(self, perm):
         perm = np.asarray(perm)
         if perm.ndim != 1 or perm.size == 0:

@@ -1,13 +1,15 @@
 """Every bijection the generic tests loop over.
 
-Each ``Case`` is (name, factory, shape, directions):
+Each ``Case`` is (name, factory, shape):
 
 * ``factory(rng)`` returns a bijection whose parameters have been moved away from their initial
   values (a new coupling layer is the identity, which would test nothing);
-* ``shape`` is the shape of one input sample, ``(d,)`` or ``(c, h, w)``;
-* ``directions`` are the directions with a hand-written gradient (those the layer is trained in).
+* ``shape`` is the shape of one input sample, ``(d,)`` or ``(c, h, w)``.
 
-To register a bijection, append a ``Case`` to ``CASES``.
+What a layer is comes from the layer itself: the directions with a hand-written gradient
+(``trained_directions``) and whether it preserves volume (``volume_preserving``). To register a
+bijection, append a ``Case`` to ``CASES``; ``test_every_exported_bijection_has_a_case`` fails
+for an exported class that has none.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ class Case(NamedTuple):
     name: str
     factory: Callable[[np.random.Generator], nf.Bijection]
     shape: tuple
-    directions: tuple = ("forward", "inverse")
 
 
 def perturbed(bijection, rng: np.random.Generator, scale: float = 0.3):
@@ -43,8 +44,8 @@ CASES = [
     Case("affine", lambda rng: perturbed(nf.Affine(3), rng), (3,)),
     Case("permute", lambda rng: nf.Permute([2, 0, 3, 1]), (4,)),
     Case("reverse", lambda rng: nf.Reverse(3), (3,)),
-    Case("planar", lambda rng: perturbed(nf.Planar(3, rng=rng), rng), (3,), ("forward",)),
-    Case("planar_1d", lambda rng: perturbed(nf.Planar(1, rng=rng), rng), (1,), ("forward",)),
+    Case("planar", lambda rng: perturbed(nf.Planar(3, rng=rng), rng), (3,)),
+    Case("planar_1d", lambda rng: perturbed(nf.Planar(1, rng=rng), rng), (1,)),
     Case("additive_coupling",
          lambda rng: perturbed(nf.AdditiveCoupling([1, 0, 1, 0], (8, 8), rng=rng), rng), (4,)),
     Case("affine_coupling",
@@ -52,11 +53,10 @@ CASES = [
     Case("affine_coupling_relu",
          lambda rng: perturbed(nf.AffineCoupling([0, 1], (8,), rng=rng, activation="relu"), rng),
          (2,)),
-    Case("maf", lambda rng: perturbed(nf.MAF(3, (8, 8), rng=rng), rng), (3,), ("inverse",)),
-    Case("maf_narrow", lambda rng: perturbed(nf.MAF(5, (3,), rng=rng), rng), (5,), ("inverse",)),
-    Case("iaf", lambda rng: perturbed(nf.IAF(3, (8, 8), rng=rng), rng), (3,), ("forward",)),
-    Case("inverse_maf", lambda rng: nf.Inverse(perturbed(nf.MAF(3, (8,), rng=rng), rng)), (3,),
-         ("forward",)),
+    Case("maf", lambda rng: perturbed(nf.MAF(3, (8, 8), rng=rng), rng), (3,)),
+    Case("maf_narrow", lambda rng: perturbed(nf.MAF(5, (3,), rng=rng), rng), (5,)),
+    Case("iaf", lambda rng: perturbed(nf.IAF(3, (8, 8), rng=rng), rng), (3,)),
+    Case("inverse_maf", lambda rng: nf.Inverse(perturbed(nf.MAF(3, (8,), rng=rng), rng)), (3,)),
     Case("realnvp", lambda rng: perturbed(nf.realnvp(3, 3, (8, 8), rng=rng), rng), (3,)),
     Case("compose_mixed", _compose_mixed, (3,)),
     Case("rq_spline", lambda rng: perturbed(nf.RationalQuadraticSpline(
@@ -91,4 +91,7 @@ CASES += [
         _actnorm(2, rng), perturbed(nf.InvConv1x1(2, rng=rng), rng)]), keep=2), (4, 2, 2)),
     Case("glow", _small_glow, (1, 4, 4)),
     Case("glow_flat_view", lambda rng: nf.flat_view(_small_glow(rng), (1, 4, 4)), (16,)),
+    Case("reshape", lambda rng: nf.Reshape((6,), (2, 3)), (6,)),
+    Case("flatten", lambda rng: nf.Flatten((2, 1, 2)), (2, 1, 2)),
+    Case("unflatten", lambda rng: nf.Unflatten((2, 2)), (4,)),
 ]

@@ -87,9 +87,59 @@ def test_parametrised_cases_are_not_the_identity(case):
         pytest.skip("no parameters")
     x, log_det = bijection.forward(z)
     if x.shape == z.shape:
-        assert np.max(np.abs(x - z)) > 1e-2
-    if not isinstance(bijection, nf.AdditiveCoupling):
-        assert np.max(np.abs(log_det)) > 1e-3
+        assert np.max(np.abs(x - z)) > 1e-2, f"{case.name}: the registered case is the identity"
+    if not bijection.volume_preserving:
+        assert np.max(np.abs(log_det)) > 1e-3, (
+            f"{case.name} ({type(bijection).__name__}): log|det| is 0 on perturbed parameters; "
+            "if it is 0 for every parameter value, declare volume_preserving = True on the class, "
+            "else perturb the case's parameters further")
+
+
+VOLUME_PRESERVING = [c for c in CASES if c.factory(np.random.default_rng(0)).volume_preserving]
+
+
+@pytest.mark.parametrize("case", VOLUME_PRESERVING, ids=[c.name for c in VOLUME_PRESERVING])
+def test_volume_preservation_is_as_declared(case):
+    """A layer declaring ``volume_preserving`` has log|det| = 0 both ways (one that does not
+    declare it is checked to change volume above, when it has parameters)."""
+    bijection, z, _ = _inputs(case)
+    x, ld_forward = bijection.forward(z)
+    _, ld_inverse = bijection.inverse(x)
+    assert np.all(ld_forward == 0) and np.all(ld_inverse == 0), (
+        f"{case.name} ({type(bijection).__name__}) declares volume_preserving = True but its "
+        f"log|det| is {ld_forward} forward and {ld_inverse} inverse")
+
+
+def test_every_exported_bijection_has_a_case():
+    """Each Bijection class that nflib exports is the top-level class of some registry case."""
+    registered = {type(case.factory(np.random.default_rng(0))) for case in CASES}
+    exported = {cls for cls in vars(nf).values()
+                if isinstance(cls, type) and issubclass(cls, nf.Bijection) and cls is not nf.Bijection}
+    missing = sorted(cls.__name__ for cls in exported - registered)
+    assert not missing, (f"exported bijections without a case in tests/bijection_registry.py: "
+                         f"{missing}")
+
+
+def test_a_subclass_may_not_override_forward_or_inverse():
+    """``Compose`` and ``Flow`` call the cached paths; an override of forward would be skipped."""
+    with pytest.raises(TypeError, match="forward_cached"):
+        class Doubling(nf.Bijection):
+            def forward(self, z):
+                return 2 * z, np.full(len(z), np.log(2.0))
+    with pytest.raises(TypeError, match="inverse_cached"):
+        class Halving(nf.Bijection):
+            def inverse(self, x):
+                return x / 2, np.full(len(x), -np.log(2.0))
+
+
+def test_trained_directions_are_derived_from_the_backward_passes():
+    rng = np.random.default_rng(0)
+    assert nf.MAF(3, (4,), rng=rng).trained_directions == ("inverse",)
+    assert nf.Inverse(nf.MAF(3, (4,), rng=rng)).trained_directions == ("forward",)
+    assert nf.Compose([nf.Planar(3, rng=rng), nf.Reverse(3)]).trained_directions == ("forward",)
+    assert nf.Compose([nf.Planar(3, rng=rng), nf.MAF(3, (4,), rng=rng)]).trained_directions == ()
+    assert nf.Compose([nf.Reverse(3), nf.AdditiveCoupling([1, 0, 1], rng=rng)]).volume_preserving
+    assert not nf.Compose([nf.Reverse(3), nf.Affine(3)]).volume_preserving
 
 
 def test_parameters_are_live_and_stable(case):
