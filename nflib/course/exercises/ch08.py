@@ -45,7 +45,8 @@ def _bin(z, x0, w, y0, h, d0, d1):
 
 
 def check_spline_bin(spline_bin):
-    """Pair and shapes, the knots and slopes at both ends, values, derivative by differences."""
+    """Pair and shapes, the knots at both ends, values, the derivative by central differences
+    (with hints for log g', a missing s^2 and a missing 1/w), and the slopes at both ends."""
     args = example_bins()
     z, x0, w, y0, h, d0, d1 = args
     g_ref, dg_ref = _bin(*args)
@@ -57,27 +58,24 @@ def check_spline_bin(spline_bin):
         expect_shape(out[0], z.shape, "g")
         expect_shape(out[1], z.shape, "dg")
 
-    def ends(call):
-        g0, dg0 = (np.asarray(a, dtype=np.float64) for a in call(x0, x0, w, y0, h, d0, d1))
-        g1, dg1 = (np.asarray(a, dtype=np.float64) for a in call(x0 + w, x0, w, y0, h, d0, d1))
-        if not (close(g0, y0) and close(g1, y0 + h)):
-            fail("the bin must start at (x0, y0) and end at (x0 + w, y0 + h): check g at "
-                 "xi = 0 and xi = 1")
-        if close(dg0, d1) and close(dg1, d0):
-            fail("the slopes are swapped: g'(x0) must be d0 and g'(x0 + w) must be d1")
-        s2 = (h / w) ** 2
-        if close(dg0 * s2, d0) and close(dg1 * s2, d1):
-            fail("the factor s^2 = (h/w)^2 in front of the derivative is missing")
-        if not (close(dg0, d0) and close(dg1, d1)):
-            fail("the slope at the left end must be d0 and at the right end d1 "
-                 "(g' = s^2 (d1 xi^2 + 2 s q + d0 (1 - xi)^2) / den^2)")
+    def knots(call):
+        g0 = np.asarray(call(x0, x0, w, y0, h, d0, d1)[0], dtype=np.float64)
+        g1 = np.asarray(call(x0 + w, x0, w, y0, h, d0, d1)[0], dtype=np.float64)
+        if close(g0, y0) and close(g1, y0 + h):
+            return
+        if close(g0, 0.0) and close(g1, h):
+            fail("the bin must start at (x0, y0) and end at (x0 + w, y0 + h): g starts at 0, "
+                 "so the offset y0 is missing (g = y0 + h (...) / den)")
+        fail("the bin must start at (x0, y0) and end at (x0 + w, y0 + h): check g at "
+             "xi = 0 and xi = 1")
 
     def values(call):
         g = np.asarray(call(*args)[0], dtype=np.float64)
         if close(g, g_ref):
             return
-        if close(g, g_ref - y0):
-            fail("the offset y0 is missing: g = y0 + h (...) / den")
+        if close(g, _bin(z, x0, w, y0, h, d1, d0)[0]):
+            fail("d0 and d1 are swapped: d0 is the derivative at the left knot (x0, y0), d1 at "
+                 "the right one, and the numerator of g has d0 q")
         i = first_mismatch(g, g_ref)[0]
         fail(f"bin {i}: g = {g[i]:.6g}, expected {g_ref[i]:.6g}")
 
@@ -86,21 +84,36 @@ def check_spline_bin(spline_bin):
         eps = 1e-6
         numeric = (np.asarray(call(z + eps, *args[1:])[0], dtype=np.float64)
                    - np.asarray(call(z - eps, *args[1:])[0], dtype=np.float64)) / (2 * eps)
-        if close(dg, numeric, rtol=1e-5, atol=1e-7):
+        tol = {"rtol": 1e-5, "atol": 1e-7}
+        if close(dg, numeric, **tol):
             return
-        if close(dg, np.log(numeric), rtol=1e-5, atol=1e-7):
+        if close(dg, np.log(numeric), **tol):
             fail("you returned log g'; return the derivative g' itself")
-        if close(dg * (h / w) ** 2, numeric, rtol=1e-5, atol=1e-7):
+        if close(dg * (h / w) ** 2, numeric, **tol):
             fail("the factor s^2 = (h/w)^2 in front of the derivative is missing")
-        i = first_mismatch(dg, numeric, rtol=1e-5, atol=1e-7)[0]
+        if close(dg / w, numeric, **tol):
+            fail("that is dg/dxi, the derivative with respect to the position in the bin; "
+                 "the factor 1/w is missing: dg/dz = (dg/dxi) / w, because xi = (z - x0) / w")
+        if close(dg, _bin(z, x0, w, y0, h, d1, d0)[1], **tol):
+            fail("d0 and d1 are swapped in g': the slope at the left end (xi = 0) must be d0 "
+                 "and at the right end d1, so d1 multiplies xi^2 and d0 (1 - xi)^2")
+        i = first_mismatch(dg, numeric, **tol)[0]
         fail(f"bin {i}: g' = {dg[i]:.6g}, but central differences of your g give "
              f"{numeric[i]:.6g}")
 
+    def end_slopes(call):
+        dg0 = np.asarray(call(x0, x0, w, y0, h, d0, d1)[1], dtype=np.float64)
+        dg1 = np.asarray(call(x0 + w, x0, w, y0, h, d0, d1)[1], dtype=np.float64)
+        if not (close(dg0, d0) and close(dg1, d1)):
+            fail("the slope at the left end must be d0 and at the right end d1 "
+                 "(g' = s^2 (d1 xi^2 + 2 s q + d0 (1 - xi)^2) / den^2)")
+
     return run_checks("spline_bin", spline_bin, [
         ("returns (g, dg) of the right shapes", pair),
-        ("passes through both knots with slopes d0 and d1", ends),
+        ("passes through both knots", knots),
         ("gives the rational-quadratic values", values),
-        ("gives the derivative of g (central differences)", derivative)])
+        ("gives the derivative of g (central differences)", derivative),
+        ("has slopes d0 and d1 at the two ends", end_slopes)])
 
 
 # ---- its inverse -----------------------------------------------------------------------------
@@ -117,8 +130,15 @@ def check_spline_bin_inverse(spline_bin_inverse):
     def in_bin(call):
         z = np.asarray(call(y, *rest), dtype=np.float64)
         xi = (z - x0) / w
+        xi_true = (z_true - x0) / w
         if not np.all(np.isfinite(z)):
             fail("some results are not finite")
+        if close(z, xi_true):
+            fail("you returned the position xi in [0, 1]; return the point z = x0 + w xi")
+        if close(z, w * xi_true):
+            fail("the left knot x0 is missing: z = x0 + w xi, not w xi")
+        if close(z, x0 + xi_true):
+            fail("the width is missing: z = x0 + w xi, not x0 + xi")
         if np.any((xi < -1e-9) | (xi > 1 + 1e-9)):
             fail("some results lie outside their bin: of the two roots of the quadratic take "
                  "xi = 2c / (-b - sqrt(b^2 - 4ac)), the one in [0, 1]")
@@ -169,6 +189,10 @@ def check_hutchinson(hutchinson):
         got = np.asarray(call(J, eps), dtype=np.float64)
         if close(got, want):
             return
+        if close(got, np.trace(J, axis1=1, axis2=2)):
+            fail("you returned the exact trace tr J; the exercise asks for Hutchinson's "
+                 "estimate from the given probes, the mean over them of eps^T J eps (which "
+                 "equals tr J only on average)")
         if close(got, np.mean(np.sum(eps * eps, axis=2), axis=1)):
             fail("eps^T eps is missing J: compute eps^T (J eps)")
         if close(got, 5 * want):
@@ -208,10 +232,11 @@ def _augmented(field):
 def _step(fun, t, state, h, method):
     if method == "euler":
         return state + h * fun(t, state)
+    half, full = (0.0, 0.0) if method == "rk4 at t" else (h / 2, h)
     k1 = fun(t, state)
-    k2 = fun(t + h / 2, state + h / 2 * k1)
-    k3 = fun(t + h / 2, state + h / 2 * k2)
-    k4 = fun(t + h, state + h * k3)
+    k2 = fun(t + half, state + h / 2 * k1)
+    k3 = fun(t + half, state + h / 2 * k2)
+    k4 = fun(t + full, state + h * k3)
     return state + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
@@ -249,6 +274,9 @@ def check_rk4_logp_step(rk4_logp_step):
             return
         if close(got, _step(_augmented(field), t, state, h, "euler"), atol=1e-10):
             fail("that is an Euler step; RK4 combines four slopes, (k1 + 2 k2 + 2 k3 + k4) / 6")
+        if close(got, _step(_augmented(field), t, state, h, "rk4 at t"), atol=1e-10):
+            fail("every stage is evaluated at time t; the field depends on time, so the stages "
+                 "have their own times: k1 at t, k2 and k3 at t + h/2, k4 at t + h")
         if close(got[:, :-1], want[:, :-1], atol=1e-10):
             fail("z is right but log p is not: evaluate -tr(df/dz) at each of the four stages, "
                  "at the stage's time and point")
