@@ -22,7 +22,7 @@ def _masks(d, hidden, into_hidden=np.greater_equal, into_output=np.greater, offs
     return masks
 
 
-def _dependency(fn, x, transpose=False, together=False):
+def _dependency(fn, x, transpose=False, together=False, step=1.0, tolerance=0.0):
     x = np.array(x, dtype=float)
     d = x.shape[1]
     before = fn(x)
@@ -30,10 +30,10 @@ def _dependency(fn, x, transpose=False, together=False):
     for j in range(d):
         moved = x.copy()
         if together:
-            moved += 1.0
+            moved += step
         else:
-            moved[:, j] += 1.0
-        D[:, j] = np.max(np.abs(fn(moved) - before), axis=0) > 0
+            moved[:, j] += step
+        D[:, j] = np.max(np.abs(fn(moved) - before), axis=0) > tolerance
     return D.T if transpose else D
 
 
@@ -106,6 +106,12 @@ WRONG = {
     "all inputs perturbed together": (
         "dependency_matrix", lambda fn, x: _dependency(fn, x, together=True), "dependencies",
         "one input at a time"),
+    "dependency step below floating-point resolution": (
+        "dependency_matrix", lambda fn, x: _dependency(fn, x, step=1e-18), "dependencies",
+        "nothing changed: step too small or tolerance too large"),
+    "dependency step and tolerance both 1e-3": (
+        "dependency_matrix", lambda fn, x: _dependency(fn, x, step=1e-3, tolerance=1e-3),
+        "dependencies", "nothing changed: step too small or tolerance too large"),
     "dependency matrix changes x": (
         "dependency_matrix",
         lambda fn, x: (x.__iadd__(1.0), _dependency(fn, x - 1.0))[1], "unchanged", "in place"),

@@ -20,6 +20,11 @@ the tests.
   each x_i, with dz_i/dx_i = p(x_i | x_<i) / phi(z_i) > 0, and it pushes p onto N(0, I). Its inverse
   solves F1(x1) = Phi(z1), then F(x2 | x1) = Phi(z2), by bisection: one coordinate after the other.
 
+* ``SidewaysBanana.kl_from(log_q)``: KL(p || q) = E_p[log p - log q] by the trapezoid rule on a
+  grid in the coordinates (t, e) with x2 = t, x1 = a (t^2 - 1) + sigma e, where p becomes
+  phi(t) phi(e) (unit Jacobian up to sigma, which cancels); the grid covers [-8, 8]^2 (mass
+  outside: 1e-15).
+
 * ``hand_maf()``: a 3-d ``nflib.MAF`` whose MADE (one ReLU hidden layer, weights set by hand)
   computes exactly
 
@@ -35,7 +40,9 @@ the tests.
   (1/e, e)); mu_1 = alpha_1 = 0. Its samples are time series, generated one step per MADE pass.
 
 * ``made_multiply_adds(made)``: multiply-adds of one MADE pass for one sample, the sum of the
-  sizes of its weight matrices.
+  sizes of its weight matrices (the dense implementation, masked entries multiplied too).
+  ``made_masked_multiply_adds(made)``: the connections the masks keep, the multiply-adds of a
+  sampler that evaluates each hidden unit once, in order of degree, as soon as its inputs are known.
 
 * ``cpu_median(fn, repeat, number)``: the median over ``repeat`` timings of the CPU time of one
   call of ``fn`` (each timing averages ``number`` calls), by ``time.process_time``.
@@ -51,8 +58,8 @@ from scipy.special import ndtr, ndtri
 from ..autoregressive import MAF
 from ..validation import LOG_2PI, as_batch
 
-__all__ = ["SidewaysBanana", "hand_maf", "volatility_maf", "made_multiply_adds", "cpu_median",
-           "HAND_Z"]
+__all__ = ["SidewaysBanana", "hand_maf", "volatility_maf", "made_multiply_adds",
+           "made_masked_multiply_adds", "cpu_median", "HAND_Z"]
 
 #: the latent point of the worked example
 HAND_Z = np.array([[0.5, -1.0, 2.0]])
@@ -156,6 +163,18 @@ class SidewaysBanana:
         x2 = solve(lambda v: self.cdf_x2_given_x1(v, x1), u[:, 1], -self.T_MAX, self.T_MAX)
         return np.column_stack([x1, x2])
 
+    def kl_from(self, log_q, half_width: float = 8.0, n: int = 321) -> float:
+        """KL(p || q) in nats by the trapezoid rule in (t, e): x2 = t, x1 = m(t) + sigma e.
+
+        ``log_q`` maps points (k, 2) to log-densities (k,); it is called once, on n * n points.
+        """
+        g = np.linspace(-half_width, half_width, n)
+        t, e = np.meshgrid(g, g, indexing="ij")
+        x = np.column_stack([(self.mean_x1(t) + self.sigma * e).ravel(), t.ravel()])
+        weight = np.exp(-0.5 * (t * t + e * e)).ravel() / (2 * np.pi)     # phi(t) phi(e)
+        diff = (self.log_prob(x) - np.asarray(log_q(x), dtype=np.float64)) * weight
+        return float(np.trapezoid(np.trapezoid(diff.reshape(n, n), g, axis=1), g))
+
     def __repr__(self):
         return f"SidewaysBanana(a={self.a}, sigma={self.sigma})"
 
@@ -216,6 +235,11 @@ def volatility_maf(d: int = 16, phi: float = 0.9, gain: float = 0.8) -> MAF:
 def made_multiply_adds(made) -> int:
     """Multiply-adds of one MADE pass for one sample: sum of the weight matrices' sizes."""
     return int(sum(w.size for w in made.net.weights))
+
+
+def made_masked_multiply_adds(made) -> int:
+    """Multiply-adds of one MADE evaluation that skips masked connections: the masks' ones."""
+    return int(sum(np.count_nonzero(m) for m in made.masks))
 
 
 def cpu_median(fn, repeat: int = 5, number: int = 1) -> float:

@@ -6,7 +6,8 @@
   hidden unit of degree k to output i when k < i. The mask product (inputs x outputs) is then
   strictly upper triangular with every entry above the diagonal positive.
 * ``dependency_matrix(fn, x)``: D[i, j] is True when output i of fn changes as input j moves
-  (one input perturbed at a time).
+  (one input perturbed at a time). An all-False D means nothing changed: the step was too small
+  or the tolerance too large.
 * ``maf_sample(made, z)``: x = f(z) of a MAF, x_i = z_i exp(s_i(x_<i)) + mu_i(x_<i), one
   coordinate per MADE pass, i = 1..d.
 * ``maf_log_prob(made, x)``: log p(x) = log N(z; 0, I) - sum_i s_i(x) with
@@ -189,6 +190,10 @@ def check_dependency_matrix(dependency_matrix):
             if np.array_equal(got, want.T):
                 fail(f"for {name} the matrix is transposed: row i is output i, column j is "
                      "input j (D[i, j]: output i moves when x_j moves)")
+            if not got.any():
+                fail(f"for {name} nothing changed: step too small or tolerance too large "
+                     "(D is all False, so no output moved beyond your tolerance; move x_j by "
+                     "a step of order 1 and count any change > 0)")
             if np.all(got == got[:, :1]):
                 fail(f"for {name} every row is constant: perturb one input at a time, not "
                      "all of them together")
