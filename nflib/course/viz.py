@@ -2,7 +2,11 @@
 
 * ``use_book_style()`` sets matplotlib defaults: an opaque white figure background (legible on
   the site's light and dark themes), the viridis colour map (colour-blind safe), labelled grids,
-  and high-density (2x) PNG output in notebooks.
+  and high-density (2x) PNG output in notebooks. Each figure's PNG records, under the text key
+  ``TEXT_SIZE_KEY``, the size of its smallest text in points and the PNG's pixels per inch, so a
+  test can compute how large that text is drawn at any width: a figure drawn R CSS px wide from
+  a PNG W px wide at D px per inch shows text of p points at p * D * R / (72 * W) CSS px (a
+  scrubber's frame image records the figure's width in inches, w: p * R / (72 * w)).
 * ``scrubber(fig, update, n_frames, ...)`` turns a function that redraws a figure for frame ``k``
   into an HTML animation the reader can scrub with a slider on the static site, with frames
   rendered at twice the figure's resolution. It is
@@ -16,7 +20,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["use_book_style", "scrubber", "BOOK_CMAP", "COLORS"]
+__all__ = ["use_book_style", "scrubber", "smallest_text_pt", "BOOK_CMAP", "COLORS",
+           "TEXT_SIZE_KEY"]
+
+#: the PNG text chunk (and, for scrubbers, the ``data-`` attribute) recording a figure's text size
+TEXT_SIZE_KEY = "nflib-text-size"
 
 BOOK_CMAP = "viridis"
 #: colour-blind-safe qualitative colours (Okabe-Ito)
@@ -46,7 +54,56 @@ def use_book_style(dpi: int = 100) -> None:
 
         set_matplotlib_formats("retina")
     except ImportError:  # pragma: no cover - only outside IPython
-        pass
+        return
+    _record_text_size_in_pngs()
+
+
+def _visible_texts(artist):
+    """The non-empty texts the figure draws (an axes switched off draws no tick labels)."""
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    if not artist.get_visible():
+        return
+    if isinstance(artist, Text) and artist.get_text().strip():
+        yield artist
+    for child in artist.get_children():
+        if isinstance(artist, Axes) and not artist.axison and isinstance(child, Axis):
+            continue
+        yield from _visible_texts(child)
+
+
+def smallest_text_pt(fig) -> float | None:
+    """The smallest font size, in points, of any text the figure draws (titles, axis and tick
+    labels, legends, annotations, colour bars); None for a figure without text."""
+    fig.draw_without_rendering()  # lays out ticks and legends without drawing pixels
+    sizes = [text.get_fontsize() for text in _visible_texts(fig)]
+    return float(min(sizes)) if sizes else None
+
+
+def _text_size_record(fig, **extra) -> str:
+    import json
+
+    return json.dumps({"min_font_pt": smallest_text_pt(fig), **extra})
+
+
+def _retina_png_with_text_size(fig):
+    """IPython's 2x PNG of ``fig``, with the text-size record in a PNG text chunk."""
+    from IPython.core.pylabtools import retina_figure
+
+    record = _text_size_record(fig, dpi=2.0 * fig.dpi)  # PNG pixels per figure inch
+    return retina_figure(fig, base64=True, metadata={TEXT_SIZE_KEY: record})
+
+
+def _record_text_size_in_pngs() -> None:
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(Figure,
+                                                                 _retina_png_with_text_size)
 
 
 _NARROW_SCREEN_STYLE = (
@@ -94,6 +151,9 @@ def scrubber(fig, update, n_frames: int, label: str, interval: int = 200, mode: 
             html = animation.to_jshtml(default_mode=mode)
     finally:
         fig.canvas.draw_idle = redraw
+    record = _text_size_record(fig, width_in=fig.get_figwidth()).replace('"', "&quot;")
     plt.close(fig)
-    html = re.sub(r'(<img id="_anim_img[^"]*")', rf'\1 width="{width}"', html)
+    # frames fill the figure (no tight cropping): the img is the figure's width at fig.dpi
+    html = re.sub(r'(<img id="_anim_img[^"]*")', rf'\1 width="{width}" data-{TEXT_SIZE_KEY}="{record}"',
+                  html)
     return HTML(_make_offline_and_accessible(html, label))
