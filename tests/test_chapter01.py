@@ -187,8 +187,13 @@ def test_page_outputs_stay_small(nb):
 def test_numbers_in_prose_are_not_typed_where_glued():
     """The worked answers appear through glue, not as typed numbers."""
     text = (ROOT / CHAPTER).read_text()
-    answers = text[text.index("## Worked examples"):text.index("## Interactive figure")]
-    assert "{glue:text}`ch1_py9" in answers and "{glue:text}`ch1_pexp2" in answers
+    examples = {label: text[text.index(f"({label})="):] for label in
+                ["ch1-ex-shift", "ch1-ex-exp", "ch1-ex-affine-flow", "ch1-ex-polar"]}
+    answers = {label: body[:body.index("*Answer.*") + 200] for label, body in examples.items()}
+    assert "{glue:text}`ch1_py9" in answers["ch1-ex-shift"]
+    assert "{glue:text}`ch1_pexp2" in answers["ch1-ex-exp"]
+    assert "{glue:text}`ch1_affine_logp" in answers["ch1-ex-affine-flow"]
+    assert "{glue:text}`ch1_polar_density_err" in answers["ch1-ex-polar"]
 
 
 # ---- numbers stated in the quiz's feedback -------------------------------------------------------
@@ -223,3 +228,33 @@ def test_quiz_feedback_numbers():
     peak = stats.multivariate_normal(np.zeros(2), S @ S.T).pdf(np.zeros(2))
     assert peak == pytest.approx(1 / (2 * math.pi))
     assert f"{peak:.3f}" in _feedback("01-volume-shape", "No: the density values")
+
+
+def test_box_decomposition_figure(glued):
+    a, b, c, d = 2.0, 1.0, 0.5, 1.5
+    assert glued["ch1_box_left"] == pytest.approx(a * d - b * c, abs=1e-12)
+
+
+def test_one_dimensional_examples_precede_the_d_dimensional_material():
+    text = (ROOT / CHAPTER).read_text()
+    for label in ["(ch1-ex-shift)=", "(ch1-ex-exp)="]:
+        assert text.index("eq-ch1-monotone-log") < text.index(label) < text.index("(ch1-volume)=")
+    # the Knothe-Rosenblatt map comes after the Jacobian is defined
+    assert text.index("(ch1-jacobian)=") < text.index("(ch1-knothe-rosenblatt)=")
+    assert "for a target with a positive density" in text.lower()
+    assert "for a continuous target it always exists" not in text.lower()
+
+
+def test_every_learning_objective_is_exercised():
+    from objectives import check_mapping
+
+    check_mapping(CHAPTER, {
+        1: ["label:ch1-ex-shift", "label:ch1-ex-exp", "practice:1", "practice:2",
+            "quiz:01-uniform-stretch", "quiz:01-exp-density", "exercise:ex-01-density"],
+        2: ["label:ch1-ex-shift", "label:ch1-ex-exp", "exercise:ex-01-density"],
+        3: ["practice:3", "quiz:01-inverse-cdf", "exercise:ex-01-inverse-cdf"],
+        4: ["label:ch1-area", "quiz:01-det-area", "exercise:ex-01-linear"],
+        5: ["label:ch1-ex-affine-flow", "label:ch1-ex-polar", "quiz:01-formula-form"],
+        6: ["practice:4", "practice:5", "quiz:01-composition-logdet", "quiz:01-rotation",
+            "exercise:ex-01-composition"],
+    })

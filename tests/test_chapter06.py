@@ -241,8 +241,15 @@ def test_comparison_table(glued, z_fix):
     assert iters["BFGS"] == glued["ch6_it_bfgs"] > newton
     assert glued["ch6_it_ga"] > 10 * newton and glued["ch6_it_adam"] > 10 * newton
     assert all(np.isfinite(v) and v > 0 for v in ms.values())
-    others = [v for name, v in ms.items() if not name.endswith("Newton") and "trust" not in name]
-    assert ms["pure Newton"] < min(others)               # "wins in iterations and in time"
+    # wall times are a property of the machine: the text takes its verdict from them (glued),
+    # and only what follows from the work done is asserted: a few Newton steps on four
+    # parameters against hundreds of gradient steps, with a wide margin
+    others = {name: v for name, v in ms.items()
+              if not name.endswith("Newton") and "trust" not in name}
+    fastest = ms["pure Newton"] < min(others.values())
+    assert glued["ch6_time_verdict"].startswith("was also the fastest") == fastest
+    hundreds = [v for name, v in others.items() if name.startswith(("gradient", "Adam"))]
+    assert len(hundreds) == 2 and ms["pure Newton"] < min(hundreds) / 3
 
 
 def test_gradient_ascent_step_and_linear_rate(glued, z_fix):
@@ -466,3 +473,28 @@ def test_quiz_feedback_numbers():
     narrow, wide = stats.norm(0, 1), stats.norm(0, 2)
     text = _feedback("06-forward-reverse", "KL is not symmetric")
     assert f"{kl(narrow, wide):.3f}" in text and f"{kl(wide, narrow):.3f}" in text
+
+
+def test_corrected_sentences_and_notation():
+    text = (ROOT / CHAPTER).read_text()
+    # the global 2/L rule and the local statement are separate
+    assert "no such bound exists here" in text and "local statement at the optimum" in text
+    # the normaliser is not called Z, the entropy is H as on the background page
+    assert "\\log Z" not in text and "\\mathcal H" not in text
+    assert "wins in iterations and\nin time" not in text
+    exercise = (ROOT / "exercises" / "06_newton_fitting.md").read_text()
+    assert "would agree only" not in exercise and "would agree\nif the residuals" in exercise
+
+
+def test_every_learning_objective_is_exercised():
+    from objectives import check_mapping
+
+    check_mapping(CHAPTER, {
+        1: ["quiz:06-reverse-kl-facts", "quiz:06-forward-reverse", "exercise:ex-06-objective"],
+        2: ["quiz:06-residual-kl", "practice:ch6-ex-population", "practice:ch6-ex-sigma"],
+        3: ["label:ch6-worked", "practice:ch6-ex-hbb", "exercise:ex-06-gradient",
+            "exercise:ex-06-hessian"],
+        4: ["quiz:06-fixed-samples", "quiz:06-one-sample", "practice:ch6-ex-rank"],
+        5: ["quiz:06-quadratic-digits", "quiz:06-indefinite-step", "exercise:ex-06-newton-step"],
+        6: ["practice:ch6-ex-cost", "quiz:06-scipy-signs"],
+    })

@@ -133,7 +133,11 @@ def test_time_limit_and_bad_settings():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((500, 2))
     history = nf.fit(_moons_flow(rng, 2, (8,)), x, rng=rng, time_limit=0.3, batch_size=50)
-    assert 0 < history.steps and history.seconds < 3.0
+    # the run lasts until the limit and stops within a few steps of it; how long a step takes is a
+    # property of the machine, so the overshoot is measured in this run's own mean step
+    assert 0 < history.steps and history.seconds >= 0.3
+    mean_step = history.seconds / history.steps
+    assert history.seconds - 0.3 <= 3 * mean_step + 0.5, (history.seconds, history.steps)
     flow = _moons_flow(rng, 2, (8,))
     for kwargs, message in [({}, "n_steps"),
                             ({"n_steps": 5, "batch_size": 0}, "batch_size"),
