@@ -254,6 +254,22 @@ def test_one_layer_in_the_wrong_order_sits_at_its_bound(glued):
 
 
 @pytest.mark.slow
+def test_a_maf_layer_is_a_gaussian_made(glued):
+    assert glued["ch3_gaussian_made_err"] < 1e-12
+
+
+@pytest.mark.slow
+def test_kl_in_x_equals_kl_in_z(glued):
+    """The natural-order layer of seed 0 scored in x (quadrature around the banana) and in z
+    (the data pushed through f^-1, on its own grid): the same KL, as the text derives."""
+    assert glued["ch3_dual_kl_x"] == glued["ch3_banana_kl_natural"][0]
+    assert glued["ch3_dual_mass"] == pytest.approx(1.0, abs=1e-6)
+    assert glued["ch3_dual_kl_z"] == pytest.approx(glued["ch3_dual_kl_x"], abs=1e-4)
+    assert glued["ch3_dual_diff"] == pytest.approx(
+        abs(glued["ch3_dual_kl_x"] - glued["ch3_dual_kl_z"]))
+
+
+@pytest.mark.slow
 def test_hand_worked_example(glued):
     x1 = 0.5 * math.exp(0.0) + 1.0
     x2 = -1.0 * math.exp(x1 - 1.0) + 2.0 * x1
@@ -421,7 +437,8 @@ OBJECTIVES = {
         "quiz": ["03-mask-output-rule", "03-hidden-degree"]},
     4: {"labels": ["ch3-directions", "ch3-ex-784"],
         "quiz": ["03-maf-one-pass", "03-iaf-own-samples", "03-passes-784", "03-which-job"]},
-    5: {"labels": ["ch3-depth", "ch3-wrong-order", "ex-03-log-prob"], "quiz": ["03-wrong-order"]},
+    5: {"labels": ["ch3-depth", "ch3-wrong-order", "ch3-duality", "ex-03-log-prob"],
+        "quiz": ["03-wrong-order", "03-kl-duality"]},
 }
 
 
