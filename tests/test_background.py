@@ -214,3 +214,16 @@ def test_validation_and_early_stopping(glued):
     assert glued["bg_es_train_last"] < glued["bg_es_train_best"]
     assert glued["bg_es_valid_last"] > glued["bg_es_valid_best"]
     assert 0 < best < 1499
+
+
+@pytest.mark.slow
+def test_glued_numbers_are_python_numbers(nb):
+    """myst-nb formats {glue:text}`name:.3f` from the value's repr: a numpy scalar's repr
+    (``np.float64(0.5)``) cannot be formatted and the strict build fails."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if scrap:
+                data = output.get("data", {})
+                text = data.get(scrap.get("mime_prefix", "") + "text/plain", "")
+                assert not text.startswith("np."), (scrap["name"], text)

@@ -103,6 +103,26 @@ def test_has_a_test_module_that_recomputes_its_numbers(chapter):
     assert f'CHAPTER = "chapters/{chapter.name}"' in module.read_text(encoding="utf-8")
 
 
+#: notebook pages of the book that are not numbered chapters (the background page): not listed by
+#: ``book.chapters``, so the template above does not apply, but their numbers are tested too
+OTHER_NOTEBOOKS = [p for p in book.book_notebooks(ROOT)
+                   if p not in CHAPTERS and p.parent.name not in ("chapters", "exercises")]
+
+
+def test_pages_outside_the_chapters_are_not_counted_as_chapters():
+    names = [p.name for p in OTHER_NOTEBOOKS]
+    assert "background.md" in names, names
+    assert all(p.parent == ROOT for p in OTHER_NOTEBOOKS), names
+    assert not set(OTHER_NOTEBOOKS) & set(CHAPTERS)
+
+
+@pytest.mark.parametrize("page", OTHER_NOTEBOOKS, ids=lambda p: p.stem)
+def test_other_notebook_pages_have_a_test_module_that_recomputes_their_numbers(page):
+    module = ROOT / "tests" / f"test_{page.stem}.py"
+    assert module.is_file(), f"no tests/{module.name} for {page.name}"
+    assert f'CHAPTER = "{page.name}"' in module.read_text(encoding="utf-8")
+
+
 # ---- the chapter as the build executed it ------------------------------------------------------
 
 @pytest.fixture(scope="module")
