@@ -31,7 +31,8 @@ SYMBOLS = {
     r"\odot": ("elementwise", [4]),
     r"J_f(z)": ("Jacobian", [1, 2]),
     r"H(p)": ("entropy", []),
-    r"\mathrm{KL}(p\,\|\,q)": ("Kullback–Leibler", [2]),
+    # \Vert, not \|: a markdown table reads "\|" as an escaped cell separator
+    r"\mathrm{KL}(p\,\Vert\,q)": ("Kullback–Leibler", []),
     r"\alpha_i": ("autoregressive", [3]),
     r"\mu_i": ("autoregressive", [3]),
     r"$s$, $t$": ("coupling", [2, 4]),
@@ -94,6 +95,14 @@ def test_one_name_per_role_or_a_stated_mapping():
     for number in (2, 6):
         text = next((ROOT / "chapters").glob(f"{number:02d}_*.md")).read_text()
         assert "\\log Z" not in text and "\\mathcal Z" in text
+
+
+def test_no_math_in_a_table_cell_uses_a_bare_bar():
+    """In a table "\\|" is read as an escaped cell separator: inside math it prints a single bar."""
+    for line in _page().splitlines():
+        if line.startswith("|"):
+            for cell_math in line.split("$")[1::2]:
+                assert "\\|" not in cell_math, line
 
 
 def test_notation_links_the_background_page():
