@@ -91,6 +91,14 @@ class ConditionalBijection:
     def check_context(self, context, n: int) -> np.ndarray:
         return _check_context(context, n, self.context_dim)
 
+    @property
+    def trained_directions(self) -> tuple:
+        """The directions with a hand-written gradient (those whose backward pass the class
+        implements); a composition has those of all its conditional layers."""
+        return tuple(d for d in ("forward", "inverse")
+                     if getattr(type(self), f"{d}_backward")
+                     is not getattr(ConditionalBijection, f"{d}_backward"))
+
     def parameters(self) -> dict:
         return {}
 
@@ -266,6 +274,11 @@ class ConditionalCompose(ConditionalBijection):
         if len(dims) != 1:
             raise ValueError(f"all layers must act on the same dimension; got {sorted(dims)}")
         self.dim, self.context_dim = dims.pop(), context_dims.pop()
+
+    @property
+    def trained_directions(self) -> tuple:
+        return tuple(d for d in ("forward", "inverse")
+                     if all(d in b.trained_directions for b in self.layers))
 
     def __len__(self):
         return len(self.layers)

@@ -95,3 +95,50 @@ CASES += [
     Case("flatten", lambda rng: nf.Flatten((2, 1, 2)), (2, 1, 2)),
     Case("unflatten", lambda rng: nf.Unflatten((2, 2)), (4,)),
 ]
+
+
+# ---- conditional layers (nflib.conditional) at a fixed context ------------------------------------
+
+class AtContext(nf.Bijection):
+    """A conditional bijection with its context fixed to one row: an ordinary bijection in x, so
+    every generic test applies to it (the context gradient is dropped here; tests/
+    test_conditional.py checks it)."""
+
+    def __init__(self, conditional, context):
+        self.conditional = conditional
+        self.context = np.asarray(context, dtype=np.float64).reshape(1, -1)
+        self.dim = conditional.dim
+
+    @property
+    def trained_directions(self) -> tuple:
+        return self.conditional.trained_directions
+
+    def parameters(self):
+        return self.conditional.parameters()
+
+    def _c(self, n):
+        return np.repeat(self.context, n, axis=0)
+
+    def forward_cached(self, z):
+        return self.conditional.forward_cached(z, self._c(z.shape[0]))
+
+    def inverse_cached(self, x):
+        return self.conditional.inverse_cached(x, self._c(x.shape[0]))
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        return self.conditional.forward_backward(cache, grad_x, grad_log_det)[:2]
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        return self.conditional.inverse_backward(cache, grad_z, grad_log_det)[:2]
+
+
+CASES += [
+    Case("conditional_affine_coupling", lambda rng: AtContext(perturbed(
+        nf.ConditionalAffineCoupling([1, 0, 1], 2, (8,), rng=rng), rng), rng.standard_normal(2)),
+        (3,)),
+    Case("conditional_spline_coupling", lambda rng: AtContext(perturbed(
+        nf.ConditionalSplineCoupling([0, 1], 2, (8,), rng=rng, bins=4, bound=2.0), rng),
+        rng.standard_normal(2)), (2,)),
+    Case("conditional_maf", lambda rng: AtContext(perturbed(
+        nf.ConditionalMAF(3, 2, (8, 8), rng=rng), rng), rng.standard_normal(2)), (3,)),
+]

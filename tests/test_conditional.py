@@ -224,3 +224,12 @@ def test_flow_and_compose_validation():
         flow.log_prob(np.zeros((2, 2)), [0.0, np.nan, 1.0])
     with pytest.raises(ValueError, match="Generator"):
         flow.sample(3, [0.0, 0.0, 0.0], rng=0)
+
+
+def test_trained_directions_come_from_the_backward_passes():
+    rng = np.random.default_rng(10)
+    coupling = nf.ConditionalAffineCoupling([1, 0], K, rng=rng)
+    maf = nf.ConditionalMAF(2, K, rng=rng)
+    assert coupling.trained_directions == ("forward", "inverse")
+    assert maf.trained_directions == ("inverse",)
+    assert nf.ConditionalCompose([coupling, nf.Reverse(2), maf]).trained_directions == ("inverse",)
