@@ -45,6 +45,10 @@ SYMBOLS = {
     r"\beta_1": ("Adam", [6]),
     r"\mathcal N(\mu, \Sigma)": ("Gaussian", []),
     r"$T$": ("temperature", [5]),
+    r"\mathrm{ELBO}(q)": ("evidence lower bound", [7]),
+    r"\hat k": ("Pareto", [7]),
+    r"u_t": ("velocity", [8]),
+    r"\varepsilon": ("Hutchinson", [8]),
 }
 
 #: maps whose direction the page must state
