@@ -9,6 +9,7 @@ from closed forms or scipy; the trend claims (depth, clamping) are checked on fu
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -17,14 +18,28 @@ import pytest
 from scipy import integrate, stats
 
 import nflib as nf
-from nflib.course.ch04_coupling import (shared_toy, toy_data, train_nice, train_toy,
-                                        train_until_nonfinite)
+from nflib.course.ch04_coupling import (scaling_to_latent, shared_toy, toy_data, train_nice,
+                                        train_toy, train_until_nonfinite)
+from nflib.course.quiz import quiz_path
 from notebooks import ROOT
+from quiz_answers import feedback
 
 CHAPTER = "chapters/04_coupling_flows.md"
 #: CPU seconds the chapter's kernel may use (issue: under 30 s of one core)
 CPU_BUDGET = 30.0
 TOYS = ["two_moons", "eight_gaussians", "checkerboard", "rings"]
+SEEDS = (0, 1, 2)
+#: the training steps of the chapter's table (RealNVP, MAF)
+NVP_STEPS, MAF_STEPS = 300, 250
+
+
+def agreement(err):
+    """How the text reports a check's error: "exactly" for an exact zero."""
+    return "exactly" if err == 0 else f"to {err:.0e}"
+
+
+def numbers_in(text):
+    return [float(v) for v in re.findall(r"(?<![\w.])\d+\.\d+", text)]
 
 
 # ---- independent references ------------------------------------------------------------------
@@ -85,12 +100,14 @@ def quadrature_kl(name, flow, h=0.01):
 
 @pytest.fixture(scope="module")
 def nvp_runs():
-    return {name: train_toy(name, "realnvp", depth=8, seed=0, n_steps=600) for name in TOYS}
+    """The seed-0 RealNVPs of the table (shown in the figures)."""
+    return {name: train_toy(name, "realnvp", depth=8, seed=0, n_steps=NVP_STEPS)
+            for name in TOYS}
 
 
 @pytest.fixture(scope="module")
 def maf_runs():
-    return {name: train_toy(name, "maf", depth=8, seed=0, n_steps=500) for name in TOYS}
+    return {name: train_toy(name, "maf", depth=8, seed=0, n_steps=MAF_STEPS) for name in TOYS}
 
 
 # ---- the executed chapter ----------------------------------------------------------------------
@@ -125,6 +142,17 @@ def test_six_dimensional_layer_checks(glued):
 
 
 @pytest.mark.slow
+def test_agreements_are_worded_from_the_errors(glued):
+    for err, text in (("roundtrip6", "roundtrip6_agree"), ("logdet_err6", "logdet_err6_agree"),
+                      ("nice_density_err", "nice_density_agree"),
+                      ("nice_move_err", "nice_move_agree"),
+                      ("mix_logdet_err", "mix_logdet_agree"), ("hand_lib_err", "hand_lib_agree"),
+                      ("hand_back_err", "hand_back_agree")):
+        assert glued[f"ch4_{text}"] == agreement(glued[f"ch4_{err}"]), err
+    assert glued["ch4_hand_lib_agree"] in ("exactly", "to 1e-16", "to 2e-16", "to 4e-16")
+
+
+@pytest.mark.slow
 def test_nice_keeps_density_values_and_its_bound(glued):
     assert glued["ch4_nice_density_err"] < 1e-12
     assert abs(glued["ch4_nice_corr"]) > 0.3 and glued["ch4_nice_moved"] > 0.5
@@ -136,6 +164,28 @@ def test_nice_keeps_density_values_and_its_bound(glued):
     assert glued["ch4_nice_peak"] <= 1 / (2 * math.pi) + 1e-12
     assert glued["ch4_nice_scaled_kl"] < glued["ch4_nice_bound"]
     assert glued["ch4_nice_sigma_sum"] < 0
+    assert glued["ch4_nice_move_err"] < 1e-10
+
+
+def test_nice_scaling_moves_to_the_latent_end():
+    """Additive couplings then an elementwise affine map equal the affine map then couplings with
+    rescaled shift networks, on random (not trained) layers with a nonzero shift."""
+    rng = np.random.default_rng(21)
+    layers = [nf.AdditiveCoupling([k % 2 == 0, k % 2 == 1], (8, 8), rng=rng) for k in range(3)]
+    for layer in layers:
+        for p in layer.parameters().values():
+            p += 0.7 * rng.standard_normal(p.shape)
+    data_end = nf.Compose([*layers, nf.Affine(2, log_scale=[0.8, -1.1], shift=[0.3, -2.0])])
+    latent_end = scaling_to_latent(data_end)
+    assert isinstance(latent_end.bijections[0], nf.Affine)
+    assert all(isinstance(b, nf.AdditiveCoupling) for b in latent_end.bijections[1:])
+    z = rng.standard_normal((50, 2))
+    x_data, ld_data = data_end.forward(z)
+    x_latent, ld_latent = latent_end.forward(z)
+    np.testing.assert_allclose(x_latent, x_data, atol=1e-12)
+    np.testing.assert_allclose(ld_latent, ld_data, atol=1e-12)
+    # the original layers are left as they were
+    np.testing.assert_allclose(data_end.forward(z)[0], x_data, atol=0)
 
 
 @pytest.mark.slow
@@ -165,6 +215,82 @@ def test_same_mask_bound_is_the_marginal_kl(glued):
         f = np.where(p1 > 0, p1 * (np.log(p1) - stats.norm.logpdf(x1)), 0.0)
     assert integrate.simpson(p1, x=x1) == pytest.approx(1.0, abs=1e-4)
     assert glued["ch4_marginal_kl"] == pytest.approx(integrate.simpson(f, x=x1), abs=2e-3)
+
+
+def same_mask_floor(kept):
+    """min KL(p || q) over q(x) = N(x_A; 0, 1) N(x_B; m(x_A), v(x_A)) for two moons, as
+    E[-log N(x_A; 0, 1)] + E[log(2 pi e v(x_A)) / 2] - H(p): the conditional moments by
+    adaptive quadrature, H by Monte Carlo."""
+    moons = shared_toy("two_moons")
+    a = np.linspace(-2.4, 2.4, 961) if kept == 0 else np.linspace(-1.75, 1.75, 701)
+    lim = (-1.75, 1.75) if kept == 0 else (-2.4, 2.4)
+
+    def moments(b):
+        pts = np.empty((a.size, 2))
+        pts[:, kept], pts[:, 1 - kept] = a, b
+        p = np.exp(moons.log_prob(pts))
+        return np.stack([p, b * p, b * b * p])
+
+    m0, m1, m2 = integrate.quad_vec(moments, *lim, epsabs=1e-11, limit=400)[0]
+    ok = m0 > 1e-12
+    var = np.where(ok, m2 / np.where(ok, m0, 1) - (m1 / np.where(ok, m0, 1)) ** 2, 1.0)
+    expected = m0 * (0.5 * a ** 2 + 0.5 * math.log(2 * math.pi)
+                     + np.where(ok, 0.5 * np.log(2 * math.pi * math.e * var), 0.0))
+    assert integrate.simpson(m0, x=a) == pytest.approx(1.0, abs=1e-4)
+    h, se = mc_entropy("two_moons")
+    return float(integrate.simpson(expected, x=a)) - h, se
+
+
+@pytest.mark.slow
+def test_same_mask_stack_collapses_to_one_coupling_and_its_floor(glued):
+    assert glued["ch4_collapse_err"] < 1e-10 and glued["ch4_alternating_curve"] > 1.0
+    assert glued["ch4_collapse_agree"] == (
+        "exactly zero" if glued["ch4_collapse_err"] == 0
+        else f"zero to {glued['ch4_collapse_err']:.0e}")
+    for kept, name, value in ((0, "ch4_floor_x1", 0.494), (1, "ch4_floor_x2", 1.013)):
+        floor, se = same_mask_floor(kept)
+        assert glued[name] == pytest.approx(floor, abs=5 * se + 2e-3), (name, floor)
+        assert glued[name] == pytest.approx(value, abs=1e-3)
+    # the floor is far above the marginal bound the text starts from
+    assert glued["ch4_floor_x1"] > 2.5 * glued["ch4_marginal_kl"]
+    # trained same-mask stacks: the seed-0 run again, and every seed above the floor
+    kls = glued["ch4_same_mask_kl"]
+    rerun = train_toy("two_moons", "same_mask", depth=6, seed=0, n_steps=300)
+    assert rerun.kl == pytest.approx(kls[0], abs=1e-6)
+    assert all(k > glued["ch4_floor_x1"] - 4 * rerun.kl_se for k in kls), kls
+    assert glued["ch4_same_mask_above"] == sum(k > glued["ch4_floor_x1"] for k in kls) == 3
+    assert (glued["ch4_same_mask_kl_min"], glued["ch4_same_mask_kl_max"]) == (min(kls), max(kls))
+    # a same-mask stack of the library's layers keeps x_1 and is affine in x_2 given x_1
+    rng = np.random.default_rng(3)
+    flow = nf.Flow(nf.StandardNormal(2), nf.Compose(
+        [nf.AffineCoupling([True, False], (8,), rng=rng) for _ in range(4)]))
+    for p in flow.parameters().values():
+        p += 0.5 * rng.standard_normal(p.shape)
+    z = rng.standard_normal((20, 2))
+    x = flow.bijection.forward(z)[0]
+    assert np.array_equal(x[:, 0], z[:, 0])
+    z2 = z.copy()
+    z2[:, 1] = 3.0 * z[:, 1] - 1.0
+    x_unit = flow.bijection.forward(np.stack([z[:, 0], np.zeros(20)], axis=1))[0][:, 1]
+    x_one = flow.bijection.forward(np.stack([z[:, 0], np.ones(20)], axis=1))[0][:, 1]
+    slope = x_one - x_unit
+    np.testing.assert_allclose(flow.bijection.forward(z2)[0][:, 1], x_unit + slope * z2[:, 1],
+                               atol=1e-10)
+
+
+@pytest.mark.slow
+def test_quiz_feedback_states_the_chapter_numbers(glued):
+    text = feedback("04_coupling_flows", "04-alternate", "Right")
+    assert numbers_in(text) == [round(glued["ch4_marginal_kl"], 3), round(glued["ch4_floor_x1"], 3)]
+    assert "x_1" in text and "single affine coupling" in text
+    clamp = feedback("04_coupling_flows", "04-clamp", "Right")
+    assert f"overflowed at step {glued['ch4_unclamped_step0']} " in clamp
+    actnorm = feedback("04_coupling_flows", "04-actnorm", "Right")
+    assert "over a thousand nats to a few" in actnorm
+    assert glued["ch4_far_start_plain"] > 1000 and glued["ch4_far_start_actnorm"] < 10
+    # the mixing question states the LU form its distractor about O(c^3) depends on
+    quiz = {q["id"]: q for q in json.loads(quiz_path("04_coupling_flows").read_text())}
+    assert "PL(U" in quiz["04-mixing"]["question"]
 
 
 @pytest.mark.slow
@@ -200,30 +326,55 @@ def test_entropies_and_untrained_base(glued):
 @pytest.mark.parametrize("name", TOYS)
 def test_realnvp_kl_by_quadrature(glued, nvp_runs, name):
     run = nvp_runs[name]
-    assert run.kl == pytest.approx(glued[f"ch4_kl_{name}"], abs=1e-6)   # same seeds, same model
+    glued_kl = glued[f"ch4_kl_{name}_seeds"][0]
+    assert run.kl == pytest.approx(glued_kl, abs=1e-6)   # same seed, same model
     kl_quad, mass = quadrature_kl(name, run.flow)
     assert mass == pytest.approx(1.0, abs=1e-3)
-    assert glued[f"ch4_kl_{name}"] == pytest.approx(kl_quad, abs=4 * run.kl_se + 0.01), (
-        name, glued[f"ch4_kl_{name}"], kl_quad)
+    assert glued_kl == pytest.approx(kl_quad, abs=4 * run.kl_se + 0.01), (name, glued_kl, kl_quad)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TOYS)
 def test_maf_kl_by_an_independent_sample(glued, maf_runs, name):
     run = maf_runs[name]
-    assert run.kl == pytest.approx(glued[f"ch4_kl_maf_{name}"], abs=1e-6)
+    glued_kl = glued[f"ch4_kl_maf_{name}_seeds"][0]
+    assert run.kl == pytest.approx(glued_kl, abs=1e-6)
     kl, se = shared_toy(name).kl_divergence(run.flow.log_prob, 50_000,
                                             np.random.default_rng(1234))
-    assert glued[f"ch4_kl_maf_{name}"] == pytest.approx(kl, abs=4 * (se + run.kl_se) + 0.005)
+    assert glued_kl == pytest.approx(kl, abs=4 * (se + run.kl_se) + 0.005)
 
 
 @pytest.mark.slow
 def test_table_claims(glued):
+    counts = {"RealNVP": 0, "MAF": 0, "neither": 0}
+    spreads = []
     for name in TOYS:
-        nvp, maf, base = (glued[f"ch4_kl{k}_{name}"] for k in ("", "_maf", "_base"))
-        assert nvp < base and maf < base, name                # both improve on the base
-        assert 0.05 < nvp < 0.6, name                         # "a tenth to a half of a nat"
-        assert abs(maf - nvp) < 0.1, name                     # close in 2-D
+        base = glued[f"ch4_kl_base_{name}"]
+        seeds = {}
+        for key in (f"ch4_kl_{name}", f"ch4_kl_maf_{name}"):
+            kls = np.array(glued[f"{key}_seeds"])
+            assert kls.shape == (len(SEEDS),)
+            assert glued[key] == pytest.approx(kls.mean(), abs=1e-12)
+            assert (glued[f"{key}_lo"], glued[f"{key}_hi"]) == (kls.min(), kls.max())
+            assert np.all(kls < base), (key, kls, base)        # every run beats the base
+            spreads.append(np.ptp(kls))
+            seeds[key] = kls
+        nvp, maf = seeds[f"ch4_kl_{name}"], seeds[f"ch4_kl_maf_{name}"]
+        verdict = ("RealNVP" if nvp.max() < maf.min() else "MAF" if maf.max() < nvp.min()
+                   else "neither")
+        assert glued[f"ch4_lower_{name}"] == verdict, name
+        counts[verdict] += 1
+    for verdict, n in counts.items():
+        assert glued[f"ch4_lower_count_{verdict.lower()}"] == n
+    assert glued["ch4_below_base"] is True
+    means = [glued[f"ch4_kl_{name}"] for name in TOYS]
+    assert (glued["ch4_kl_mean_min"], glued["ch4_kl_mean_max"]) == (min(means), max(means))
+    assert glued["ch4_spread_min"] == pytest.approx(min(spreads), abs=1e-12)
+    assert glued["ch4_spread_max"] == pytest.approx(max(spreads), abs=1e-12)
+    # "runs differ far more from seed to seed than the test estimate's standard error"
+    assert 0 < glued["ch4_se_max"] < 0.01
+    assert glued["ch4_spread_min"] > 2 * glued["ch4_se_max"]
+    assert glued["ch4_spread_max"] > 10 * glued["ch4_se_max"]
     # parameters: per layer an MLP 1 -> 32 -> 32 -> 2 (coupling) or the masked 2 -> 32 -> 32 -> 4
     # MADE, in which only input 0 and outputs (mu_1, s_1) are connected (+ the 4 output biases)
     coupling = (1 * 32 + 32) + (32 * 32 + 32) + (32 * 2 + 2)
@@ -231,12 +382,22 @@ def test_table_claims(glued):
     assert glued["ch4_nvp_params"] == 8 * coupling
     assert glued["ch4_maf_params"] == 8 * made
     assert glued["ch4_nvp_cpu"] > 0 and glued["ch4_maf_cpu"] > 0
+    assert glued["ch4_nvp_cpu_per_run"] == pytest.approx(glued["ch4_nvp_cpu"] / 12, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_table_seeds_other_than_zero_are_reproduced(glued):
+    for kind, key, steps in (("realnvp", "ch4_kl_rings", NVP_STEPS),
+                             ("maf", "ch4_kl_maf_rings", MAF_STEPS)):
+        run = train_toy("rings", kind, depth=8, seed=2, n_steps=steps)
+        assert run.kl == pytest.approx(glued[f"{key}_seeds"][2], abs=1e-6)
 
 
 @pytest.mark.slow
 def test_deeper_is_better(glued):
     depth_kl = np.array(glued["ch4_depth_kl"])
     assert depth_kl.shape == (3, 3)
+    assert depth_kl[2].tolist() == glued["ch4_kl_two_moons_seeds"]       # 8 layers: the table
     assert np.all(depth_kl[0] > depth_kl[1]) and np.all(depth_kl[1] > depth_kl[2])
     assert glued["ch4_depth_deeper_every_seed"] is True
     for k, row in zip((2, 4, 8), depth_kl):
@@ -257,18 +418,30 @@ def test_deeper_is_better(glued):
 def test_checkerboard_leak_and_its_bound(glued, nvp_runs):
     leak = glued["ch4_leak"]
     assert glued["ch4_leak_bound"] == pytest.approx(-math.log(1 - leak), abs=1e-12)
-    assert glued["ch4_leak_bound"] <= glued["ch4_kl_checkerboard"]
-    # the model's mass on the board's dark squares, by quadrature; the leak is the rest
+    assert glued["ch4_leak_kl"] == glued["ch4_kl_checkerboard_seeds"][0]
+    # the bound holds for every seed's leak and KL
+    for eps, kl in zip(glued["ch4_leak_seeds"], glued["ch4_kl_checkerboard_seeds"]):
+        assert -math.log(1 - eps) <= kl
+    assert glued["ch4_leak_seeds"][0] == leak
+    assert (glued["ch4_leak_lo"], glued["ch4_leak_hi"]) == (min(glued["ch4_leak_seeds"]),
+                                                            max(glued["ch4_leak_seeds"]))
+    # the split: empty squares + outside the board = all the mass off the support
+    assert glued["ch4_leak_empty"] + glued["ch4_leak_outside"] == pytest.approx(leak, abs=1e-12)
+    # the model's mass on the dark and on the light squares, by quadrature
     flow, u = nvp_runs["checkerboard"].flow, (np.arange(200) + 0.5) / 200
-    on_support = 0.0
+    on_support = on_empty = 0.0
     for row in range(4):
         for col in range(4):
+            xx, yy = np.meshgrid(col - 2 + u, row - 2 + u)
+            mass = np.mean(np.exp(flow.log_prob(np.stack([xx.ravel(), yy.ravel()], axis=1))))
             if (row + col) % 2 == 0:
-                xx, yy = np.meshgrid(col - 2 + u, row - 2 + u)
-                on_support += np.mean(np.exp(flow.log_prob(
-                    np.stack([xx.ravel(), yy.ravel()], axis=1))))
-    se = math.sqrt(leak * (1 - leak) / 20000)
-    assert leak == pytest.approx(1 - on_support, abs=4 * se + 0.003)
+                on_support += mass
+            else:
+                on_empty += mass
+    for value, exact in ((leak, 1 - on_support), (glued["ch4_leak_empty"], on_empty),
+                         (glued["ch4_leak_outside"], 1 - on_support - on_empty)):
+        se = math.sqrt(exact * (1 - exact) / 20000)
+        assert value == pytest.approx(exact, abs=4 * se + 0.003), (value, exact)
 
 
 @pytest.mark.slow
@@ -303,7 +476,9 @@ def test_unclamped_overflows_and_clamped_trains(glued):
         losses = train_until_nonfinite(flow, x_train, rng=rng, n_steps=20, lr=1e-2)
         assert len(losses) <= 5 and not np.isfinite(losses[-1]), losses
     assert glued["ch4_clamped_finite"] is True
-    assert glued["ch4_clamped_peak"] > 1e6
+    # the alt text: a jump by many orders of magnitude, then down to a few nats or less
+    assert glued["ch4_clamped_peak"] > 1e6 * glued["ch4_clamped_final"]
+    assert glued["ch4_clamped_final"] < 3.0
     # the final loss is below the untrained flow's (the base N(0, I) on two moons)
     base_nll = -float(nf.StandardNormal(2).log_prob(x_train).mean())
     assert glued["ch4_clamped_final"] < base_nll - 0.5
@@ -323,12 +498,20 @@ def test_actnorm_initial_losses(glued):
 
 @pytest.mark.slow
 def test_speed_claims(glued):
-    # MAF samples with one pass per coordinate: 16 passes per layer in d = 16
-    assert glued["ch4_sample_ratio_16"] > 4
-    assert 0.3 < glued["ch4_density_ratio_16"] < 3
-    assert glued["ch4_kl_per_s_nvp"] > 0 and glued["ch4_kl_per_s_maf"] > 0
-    # "a similar rate per CPU second": within 40 % of each other
-    assert 1 / 1.4 < glued["ch4_kl_per_s_nvp"] / glued["ch4_kl_per_s_maf"] < 1.4
+    """Timings belong to the machine: the text quotes the measured ratios, and only their shape
+    is asserted. MAF samples with one pass per coordinate (2 per layer in d = 2, 16 in d = 16),
+    so its sampling ratio against the coupling flow grows with d (8 times in passes)."""
+    assert glued["ch4_sample_ratio_16"] > 2 * glued["ch4_sample_ratio_2"]
+    assert glued["ch4_sample_ratio_16"] > 1
+    assert glued["ch4_density_ratio_16"] > 0
+    nvp, maf = glued["ch4_kl_per_s_nvp"], glued["ch4_kl_per_s_maf"]
+    assert nvp > 0 and maf > 0
+    ratio = nvp / maf
+    if 1 / 1.5 < ratio < 1.5:
+        assert glued["ch4_rate_verdict"].startswith("about the same")
+    else:
+        assert glued["ch4_rate_verdict"] == (
+            f"{max(ratio, 1 / ratio):.1f} times as high for {'RealNVP' if ratio > 1 else 'MAF'}")
 
 
 @pytest.mark.slow
@@ -399,3 +582,58 @@ def test_interactive_figure_works_without_a_kernel(nb):
 def test_the_library_code_is_shown_from_the_module_not_copied():
     text = (ROOT / CHAPTER).read_text()
     assert "inspect.getsource(method)" in text and "def forward_cached" not in text
+
+
+# ---- every learning objective is exercised ------------------------------------------------------
+
+#: objective number -> what exercises it: a worked example (its label), a practice problem (its
+#: number and a phrase of its question), a quiz question (its id) or an exercise (its label)
+OBJECTIVE_EXERCISES = {
+    1: [("worked", "ch4-ex-by-hand"), ("practice", 1, "clamped coupling layer"),
+        ("quiz", "04-inverse-sign"), ("quiz", "04-logdet-number"), ("quiz", "04-clamp"),
+        ("exercise", "ex-04-inverse"), ("exercise", "ex-04-log-det")],
+    2: [("practice", 2, "NICE flow in 3-D"), ("practice", 3, "NICE flow without scaling"),
+        ("quiz", "04-nice-density"), ("exercise", "ex-04-nice-scaling")],
+    3: [("worked", "ch4-ex-count"), ("quiz", "04-alternate"), ("quiz", "04-mixing"),
+        ("practice", 5, "checkerboard mask")],
+    4: [("practice", 6, "mean negative log-likelihood"), ("quiz", "04-overfit")],
+    5: [("quiz", "04-leak"), ("quiz", "04-leak-bound")],
+    6: [("quiz", "04-clamp"), ("quiz", "04-overfit"), ("quiz", "04-cost"),
+        ("practice", 4, "inverse of a MAF layer")],
+}
+
+
+def _section(text, heading):
+    start = text.index(f"\n## {heading}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_every_learning_objective_is_exercised():
+    text = (ROOT / CHAPTER).read_text(encoding="utf-8")
+    objectives = re.findall(r"^(\d+)\. ", _section(text, "Learning objectives"), re.MULTILINE)
+    assert [int(n) for n in objectives] == sorted(OBJECTIVE_EXERCISES), objectives
+    practice = _section(text, "Practice problems")
+    problems = dict(re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |\Z)", practice, re.MULTILINE | re.DOTALL))
+    quiz_ids = {q["id"] for q in json.loads(quiz_path("04_coupling_flows").read_text())}
+    exercises = (ROOT / "exercises" / "04_coupling_flows.md").read_text(encoding="utf-8")
+    for objective, targets in OBJECTIVE_EXERCISES.items():
+        assert targets, objective
+        for kind, target, *phrase in targets:
+            if kind == "worked":
+                after = text[text.index(f"({target})=\n"):]
+                assert after.split("\n")[1].startswith("### Example"), (objective, target)
+            elif kind == "practice":
+                assert phrase[0] in " ".join(problems[str(target)].split()), (objective, target)
+            elif kind == "quiz":
+                assert target in quiz_ids, (objective, target)
+            else:
+                assert f":label: {target}\n" in exercises, (objective, target)
+
+
+@pytest.mark.slow
+def test_cpu_measurements_are_only_reported(glued):
+    """CPU times and their ratios are quoted from the page's own measurement; only their sign is
+    machine-independent."""
+    for key in ("ch4_nvp_cpu", "ch4_maf_cpu", "ch4_nvp_cpu_per_run", "ch4_maf_step_ratio"):
+        assert glued[key] > 0, key

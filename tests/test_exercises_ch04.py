@@ -52,11 +52,11 @@ def _inverse(x, mask, conditioner, variant="right"):
     x = np.asarray(x, dtype=float)
     mask = np.asarray(mask, dtype=bool)
     s, t = conditioner(x[:, mask])
-    z = x.copy()
+    z = x if variant == "in place" else x.copy()
     moved = x[:, ~mask]
     z[:, ~mask] = {"right": (moved - t) * np.exp(-s), "plus": (moved - t) * np.exp(s),
                    "order": moved * np.exp(-s) - t, "shift": (moved + t) * np.exp(-s),
-                   "kept": (moved - t) * np.exp(-s)}[variant]
+                   "kept": (moved - t) * np.exp(-s), "in place": (moved - t) * np.exp(-s)}[variant]
     if variant == "kept":
         z[:, mask] += 0.1
     return z
@@ -73,6 +73,11 @@ def test_coupling_inverse_check():
             ["round trip"], ["order"])
     _failed(ch04.check_coupling_inverse(lambda x, m, c: _inverse(x, m, c, "shift")),
             ["round trip"], ["shift"])
+    # right values computed in the caller's array: every other property holds (the check passes
+    # copies), and the last one says what is wrong
+    feedback = ch04.check_coupling_inverse(lambda x, m, c: _inverse(x, m, c, "in place"))
+    _failed(feedback, ["input x unchanged"], ["in place", "x.copy()"])
+    assert len(feedback.passed) == 4, feedback
 
 
 def test_helpers_give_an_invertible_layer():
@@ -86,8 +91,9 @@ def test_helpers_give_an_invertible_layer():
 
 # ---- log-det of a stack --------------------------------------------------------------------------
 
-def _stack(z, layers, sign=1.0, at_input=False, reduce="sum", scale=False):
-    v = np.array(z, dtype=float)
+def _stack(z, layers, sign=1.0, at_input=False, reduce="sum", scale=False, in_place=False):
+    v = np.asarray(z, dtype=float) if in_place else np.array(z, dtype=float)
+    z = np.array(z, dtype=float)
     total = np.zeros(v.shape[0])
     for mask, cond in layers:
         mask = np.asarray(mask, dtype=bool)
@@ -110,15 +116,21 @@ def test_stack_log_det_check():
             ["single layer"], ["exp(s)"])
     _failed(ch04.check_stack_log_det(lambda z, L: _stack(z, L, at_input=True)),
             ["stack"], ["evaluated at the input"])
+    feedback = ch04.check_stack_log_det(lambda z, L: _stack(z, L, in_place=True))
+    _failed(feedback, ["input z unchanged"], ["in place", "z.copy()"])
+    assert len(feedback.passed) == 4, feedback
 
 
 # ---- NICE with scaling ---------------------------------------------------------------------------
 
-def _nice(x, layers, log_scale, ld_sign=-1.0, order="right", reverse=True, with_ld=True):
+def _nice(x, layers, log_scale, ld_sign=-1.0, order="right", reverse=True, with_ld=True,
+          scale_sign=-1.0, in_place=False):
     log_scale = np.asarray(log_scale, dtype=float)
     v = np.asarray(x, dtype=float)
-    if order == "right":
-        v = v * np.exp(-log_scale)
+    if in_place:
+        v *= np.exp(scale_sign * log_scale)
+    elif order == "right":
+        v = v * np.exp(scale_sign * log_scale)
     for layer in (reversed(layers) if reverse else layers):
         v = layer.inverse(v)[0]
     if order == "wrong":
@@ -139,3 +151,14 @@ def test_nice_log_prob_check():
             ["normalisation"], ["missing"])
     _failed(ch04.check_nice_log_prob(lambda x, L, s: _nice(x, L, s, order="wrong")),
             ["nflib.Flow"], ["undo it first"])
+    # the scaling undone with exp(+sigma): with the right log-det the density is not normalised;
+    # with the log-det flipped too it is another flow's density (the grid check may still see
+    # its tails cut off); either way the hint names the flipped scaling
+    _failed(ch04.check_nice_log_prob(lambda x, L, s: _nice(x, L, s, scale_sign=+1.0)),
+            ["normalisation"], ["exp(+log_scale)", "x exp(-log_scale)"])
+    _failed(ch04.check_nice_log_prob(lambda x, L, s: _nice(x, L, s, scale_sign=+1.0,
+                                                           ld_sign=+1.0)),
+            ["normalisation"], ["exp(+log_scale)", "sign was flipped"])
+    feedback = ch04.check_nice_log_prob(lambda x, L, s: _nice(x, L, s, in_place=True))
+    _failed(feedback, ["inputs x and log_scale unchanged"], ["in place"])
+    assert len(feedback.passed) == 4, feedback

@@ -12,6 +12,9 @@
 
   Everything is seeded: the same arguments give the same numbers on every machine.
 * ``train_nice(with_scaling)``: NICE on two moons, without or with the final scaling layer.
+* ``scaling_to_latent(bijection)``: a NICE stack whose elementwise affine layer comes last on the
+  forward pass (the data end) rewritten as the same map with that layer first (the latent end,
+  where NICE puts it), by rescaling the inputs and outputs of the shift networks.
 * ``train_until_nonfinite(flow, x, ...)``: plain Adam steps that stop at the first non-finite
   loss (an overflowing scale), recording the loss of every step.
 * ``layer_stages(bijection, z)``: the points after each layer of a composed flow, for the figure
@@ -21,6 +24,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,7 +42,7 @@ from nflib.permute import Reverse
 from nflib.train import Adam, cosine_lr, fit
 
 __all__ = ["maf_flow", "free_parameters", "ToyRun", "build_flow", "shared_toy", "toy_data",
-           "train_toy", "train_nice", "train_until_nonfinite", "layer_stages",
+           "train_toy", "train_nice", "scaling_to_latent", "train_until_nonfinite", "layer_stages",
            "transform_counts", "mean_nll"]
 
 
@@ -108,17 +112,21 @@ class ToyRun:
 
 def build_flow(kind: str, depth: int, hidden, rng: np.random.Generator,
                clamp: float | None = 3.0) -> Flow:
-    """A 2-D flow: ``"realnvp"`` (affine couplings), ``"nice"`` (additive couplings with
-    alternating masks) or ``"maf"``."""
+    """A 2-D flow: ``"realnvp"`` (affine couplings), ``"same_mask"`` (affine couplings that all
+    keep x_1 and transform x_2), ``"nice"`` (additive couplings with alternating masks) or
+    ``"maf"``."""
     if kind == "realnvp":
         bij = realnvp(2, depth, hidden, rng=rng, clamp=clamp)
+    elif kind == "same_mask":
+        bij = Compose([AffineCoupling([True, False], hidden, rng=rng, clamp=clamp)
+                       for _ in range(depth)])
     elif kind == "maf":
         bij = maf_flow(2, depth, hidden, rng=rng)
     elif kind == "nice":
         bij = Compose([AdditiveCoupling([k % 2 == 0, k % 2 == 1], hidden, rng=rng)
                        for k in range(depth)])
     else:
-        raise ValueError(f"kind must be 'realnvp', 'nice' or 'maf'; got {kind!r}")
+        raise ValueError(f"kind must be 'realnvp', 'same_mask', 'nice' or 'maf'; got {kind!r}")
     return Flow(StandardNormal(2), bij)
 
 
@@ -143,14 +151,15 @@ def toy_data(name: str, seed: int, n_train: int = 20000, n_val: int = 2000,
 def train_toy(name: str, kind: str = "realnvp", depth: int = 8, seed: int = 0,
               n_steps: int = 600, hidden=(32, 32), batch_size: int = 256, lr: float = 5e-3,
               eval_every: int = 50, patience: int = 6, n_train: int = 20000,
-              n_val: int = 2000, n_test: int = 20000) -> ToyRun:
+              n_val: int = 2000, n_test: int = 20000, clamp: float | None = 3.0) -> ToyRun:
     """Train a ``kind`` flow of ``depth`` layers on the toy ``name`` by maximum likelihood:
     Adam with cosine learning-rate decay over ``n_steps`` steps, validation every
     ``eval_every`` steps, early stopping after ``patience`` evaluations without improvement,
-    and the parameters with the best validation NLL kept."""
+    and the parameters with the best validation NLL kept. ``clamp`` is the soft clamp of the
+    affine couplings' log-scales (RealNVP and same-mask stacks)."""
     data, x_train, x_val, x_test = toy_data(name, seed, n_train, n_val, n_test)
     rng = np.random.default_rng([seed, 2])
-    flow = build_flow(kind, depth, hidden, rng)
+    flow = build_flow(kind, depth, hidden, rng, clamp=clamp)
     start = time.process_time()
     history = fit(flow, x_train, rng=rng, n_steps=n_steps, batch_size=batch_size, lr=lr,
                   schedule="cosine", x_val=x_val, eval_every=eval_every, patience=patience,
@@ -179,6 +188,35 @@ def train_nice(with_scaling: bool, n_steps: int = 400, seed: int = 0):
     flow = Flow(StandardNormal(2), Compose(layers))
     fit(flow, x_train, rng=rng, n_steps=n_steps, batch_size=256, lr=5e-3, schedule="cosine")
     return flow, mean_nll(flow, x_test) - data.entropy()
+
+
+def scaling_to_latent(bijection: Compose) -> Compose:
+    """The map of ``Compose([a_1, ..., a_K, S])`` (additive couplings, then an elementwise affine
+    ``S(v) = exp(sigma) v + b``) written with the scaling first, ``Compose([S, a'_1, ..., a'_K])``.
+
+    ``S(a(z))`` has x_B = exp(sigma_B) (z_B + t(z_A)) + b_B and x_A = exp(sigma_A) z_A + b_A, so
+    ``S o a = a' o S`` with the shift t'(u) = exp(sigma_B) t(exp(-sigma_A) (u - b_A)): for an MLP
+    ``t`` that is the same network with its first layer fed (u - b_A) exp(-sigma_A) (weights and
+    bias rewritten) and its last layer multiplied by exp(sigma_B). Applied from the last coupling
+    to the first, the scaling moves to the latent end and the map does not change.
+    """
+    *couplings, scale = bijection.bijections
+    if not isinstance(scale, Affine) or not all(isinstance(b, AdditiveCoupling)
+                                                for b in couplings):
+        raise ValueError("expected additive couplings followed by one Affine layer")
+    sigma, shift = scale.log_scale, scale.shift
+    moved = []
+    for layer in couplings:
+        new = copy.deepcopy(layer)
+        keep, move = layer._keep, layer._move
+        w_in, b_in = new.net.weights[0], new.net.biases[0]
+        inv = np.exp(-sigma[keep])
+        b_in -= (shift[keep] * inv) @ layer.net.weights[0]
+        w_in *= inv[:, None]
+        new.net.weights[-1] *= np.exp(sigma[move])[None, :]
+        new.net.biases[-1] *= np.exp(sigma[move])
+        moved.append(new)
+    return Compose([copy.deepcopy(scale), *moved])
 
 
 def train_until_nonfinite(flow: Flow, x, *, rng: np.random.Generator, n_steps: int,

@@ -10,6 +10,10 @@
 * ``nice_log_prob(x, additive_layers, log_scale)``: log-density of the NICE flow
   x = exp(log_scale) * g(z), g the additive layers applied in order, z ~ N(0, I):
   log p(x) = log N(g^{-1}(x exp(-log_scale))) - sum(log_scale).
+
+Each check passes copies of its arrays to the learner's function, so an answer that works in the
+caller's array is judged on its values first; the last property of each check then says that the
+input was changed in place.
 """
 
 from __future__ import annotations
@@ -127,16 +131,22 @@ def check_coupling_inverse(coupling_inverse):
     rng = np.random.default_rng(2)
     x = 1.5 * rng.standard_normal((7, 5))
 
+    def inverse(call):
+        """The learner's z for copies of x and the mask (an in-place answer is judged by the
+        last property alone)."""
+        return np.asarray(call(x.copy(), mask.copy(), cond), dtype=np.float64)
+
     def shape(call):
-        expect_shape(call(x, mask, cond), x.shape, "coupling_inverse(x, mask, conditioner)")
+        expect_shape(call(x.copy(), mask.copy(), cond), x.shape,
+                     "coupling_inverse(x, mask, conditioner)")
 
     def kept(call):
-        z = np.asarray(call(x, mask, cond), dtype=np.float64)
+        z = inverse(call)
         if not close(z[:, mask], x[:, mask]):
             fail("the kept coordinates (mask True) must pass through unchanged")
 
     def round_trip(call):
-        z = np.asarray(call(x, mask, cond), dtype=np.float64)
+        z = inverse(call)
         back = coupling_forward(z, mask, cond)[0]
         err = float(np.max(np.abs(back - x)))
         if err <= 1e-9:
@@ -153,17 +163,25 @@ def check_coupling_inverse(coupling_inverse):
         fail(f"forward(inverse(x)) differs from x by up to {err:.3g}: {hint}")
 
     def matches_nflib(call):
-        z = np.asarray(call(x, mask, cond), dtype=np.float64)
+        z = inverse(call)
         want = layer.inverse(x)[0]
         if not close(z, want):
             i = first_mismatch(z, want)
             fail(f"entry {i}: got {z[i]:.6g}, nflib's AffineCoupling.inverse gives {want[i]:.6g}")
 
+    def input_untouched(call):
+        x_in = x.copy()
+        call(x_in, mask.copy(), cond)
+        if not np.array_equal(x_in, x):
+            fail("coupling_inverse changed the caller's x in place (z = x makes z the same array, "
+                 "not a copy): start from z = x.copy()")
+
     return run_checks("coupling_inverse", coupling_inverse, [
         ("returns z with the shape of x", shape),
         ("leaves the kept coordinates unchanged", kept),
         ("inverts the layer (round trip)", round_trip),
-        ("equals nflib's AffineCoupling.inverse", matches_nflib)])
+        ("equals nflib's AffineCoupling.inverse", matches_nflib),
+        ("leaves its input x unchanged", input_untouched)])
 
 
 # ---- log-det of a stack ----------------------------------------------------------------------
@@ -186,11 +204,16 @@ def check_stack_log_det(stack_log_det):
     layers, pairs = example_stack()
     z = np.random.default_rng(4).standard_normal((6, 4))
 
+    def log_det(call, some_pairs):
+        """The learner's answer for a copy of z (an in-place answer is judged by the last
+        property alone)."""
+        return np.asarray(call(z.copy(), some_pairs), dtype=np.float64)
+
     def shape(call):
-        expect_shape(call(z, pairs), (6,), "stack_log_det(z, layers) for 6 points")
+        expect_shape(call(z.copy(), pairs), (6,), "stack_log_det(z, layers) for 6 points")
 
     def one_layer(call):
-        got = np.asarray(call(z, pairs[:1]), dtype=np.float64)
+        got = log_det(call, pairs[:1])
         want = layers[0].forward(z)[1]
         if close(got, want):
             return
@@ -205,7 +228,7 @@ def check_stack_log_det(stack_log_det):
         fail(f"one layer, point {i}: got {got[i]:.6g}, expected sum s = {want[i]:.6g}")
 
     def stack(call):
-        got = np.asarray(call(z, pairs), dtype=np.float64)
+        got = log_det(call, pairs)
         want = Compose(layers).forward(z)[1]
         if close(got, want):
             return
@@ -217,17 +240,26 @@ def check_stack_log_det(stack_log_det):
         fail(f"three layers, point {i}: got {got[i]:.6g}, expected {want[i]:.6g}")
 
     def numerical(call):
-        got = np.asarray(call(z, pairs), dtype=np.float64)
+        got = log_det(call, pairs)
         num = numerical_log_det(lambda v: Compose(layers).forward(v)[0], z)
         if not close(got, num, atol=1e-6):
             fail(f"differs from log|det| of a finite-difference Jacobian by up to "
                  f"{np.max(np.abs(got - num)):.3g}")
 
+    def input_untouched(call):
+        z_in = z.copy()
+        call(z_in, pairs)
+        if not np.array_equal(z_in, z):
+            fail("stack_log_det changed the caller's z in place while applying the layers "
+                 "(v = z or np.asarray(z) is the same array): start from v = np.array(z) or "
+                 "z.copy()")
+
     return run_checks("stack_log_det", stack_log_det, [
         ("returns one value per point (shape)", shape),
         ("gives sum s for a single layer", one_layer),
         ("adds the log-dets along the stack (conditioners at the current point)", stack),
-        ("matches a finite-difference Jacobian", numerical)])
+        ("matches a finite-difference Jacobian", numerical),
+        ("leaves its input z unchanged", input_untouched)])
 
 
 # ---- NICE with a scaling layer ---------------------------------------------------------------
@@ -254,13 +286,31 @@ def check_nice_log_prob(nice_log_prob):
     x = _nice_flow(layers, log_scale).sample(8, np.random.default_rng(6))
     base = StandardNormal(2)
 
+    def log_prob(call, points, sigma):
+        """The learner's answer for copies of the arrays (an in-place answer is judged by the
+        last property alone)."""
+        return np.asarray(call(points.copy(), list(layers), np.array(sigma, dtype=np.float64)),
+                          dtype=np.float64)
+
+    def flipped(points, ld_sign):
+        """The scaling undone with exp(+log_scale), and the log-det with the given sign."""
+        z = Compose(layers).inverse(points * np.exp(log_scale))[0]
+        return base.log_prob(z) + ld_sign * log_scale.sum()
+
+    flip_hint = ("the scaling is undone with exp(+log_scale); sampling multiplies by "
+                 "exp(log_scale), so the inverse divides: g(z) = x exp(-log_scale)")
+    both_flipped = (f"{flip_hint}, and the log-det's sign was flipped to match: that is the "
+                    "density of the flow that scales by exp(-log_scale). Use x exp(-log_scale) "
+                    "and -sum(log_scale)")
+
     def shape(call):
-        expect_shape(call(x, layers, log_scale), (8,), "nice_log_prob(x, layers, log_scale)")
+        expect_shape(call(x.copy(), list(layers), log_scale.copy()), (8,),
+                     "nice_log_prob(x, layers, log_scale)")
 
     def volume(call):
         z = np.random.default_rng(7).standard_normal((8, 2))
         x0 = Compose(layers).forward(z)[0]
-        got = np.asarray(call(x0, layers, np.zeros(2)), dtype=np.float64)
+        got = log_prob(call, x0, np.zeros(2))
         if not close(got, base.log_prob(z)):
             fail("with log_scale = 0 the flow is volume preserving, so log p(f(z)) must equal "
                  "log N(z; 0, I); it does not (is the inverse of the additive layers right, last "
@@ -270,22 +320,28 @@ def check_nice_log_prob(nice_log_prob):
         g = np.linspace(-9.0, 9.0, 361)
         xx, yy = np.meshgrid(g, g, indexing="ij")
         grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
-        logp = np.asarray(call(grid, layers, log_scale), dtype=np.float64)
+        logp = log_prob(call, grid, log_scale)
         total = float(np.trapezoid(np.trapezoid(np.exp(logp).reshape(xx.shape), g, axis=1), g))
         if abs(total - 1.0) > 1e-4:
             z = Compose(layers).inverse(grid * np.exp(-log_scale))[0]
             hint = "include the scaling layer's log-det, -sum(log_scale)"
-            if close(logp, base.log_prob(z) + log_scale.sum()):
+            if close(logp, flipped(grid, -1.0)):
+                hint = flip_hint
+            elif close(logp, flipped(grid, +1.0)):
+                hint = both_flipped
+            elif close(logp, base.log_prob(z) + log_scale.sum()):
                 hint = "the sign of the scaling's log-det is flipped: subtract sum(log_scale)"
             elif close(logp, base.log_prob(z)):
                 hint = "the scaling layer's log-det, -sum(log_scale), is missing"
             fail(f"exp(log p) integrates to {total:.4f}, not 1: {hint}")
 
     def values(call):
-        got = np.asarray(call(x, layers, log_scale), dtype=np.float64)
+        got = log_prob(call, x, log_scale)
         want = _nice_flow(layers, log_scale).log_prob(x)
         if close(got, want):
             return
+        if close(got, flipped(x, +1.0)):
+            fail(both_flipped)
         wrong_order = base.log_prob(Compose(layers).inverse(x)[0] * np.exp(-log_scale)) \
             - log_scale.sum()
         if close(got, wrong_order):
@@ -294,8 +350,16 @@ def check_nice_log_prob(nice_log_prob):
         i = first_mismatch(got, want)[0]
         fail(f"point {i}: got {got[i]:.6g}, nflib.Flow gives {want[i]:.6g}")
 
+    def input_untouched(call):
+        x_in, sigma_in = x.copy(), log_scale.copy()
+        call(x_in, list(layers), sigma_in)
+        if not (np.array_equal(x_in, x) and np.array_equal(sigma_in, log_scale)):
+            fail("nice_log_prob changed the caller's x (or log_scale) in place, e.g. with "
+                 "v = x; v *= ...: start from v = x * np.exp(-log_scale), a new array")
+
     return run_checks("nice_log_prob", nice_log_prob, [
         ("returns one value per point (shape)", shape),
         ("keeps the base's density values without scaling (volume preservation)", volume),
         ("integrates to 1 (normalisation)", normalised),
-        ("equals nflib.Flow with the additive layers and an Affine scaling", values)])
+        ("equals nflib.Flow with the additive layers and an Affine scaling", values),
+        ("leaves its inputs x and log_scale unchanged", input_untouched)])
