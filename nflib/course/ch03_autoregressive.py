@@ -44,6 +44,12 @@ the tests.
   ``made_masked_multiply_adds(made)``: the connections the masks keep, the multiply-adds of a
   sampler that evaluates each hidden unit once, in order of degree, as soon as its inputs are known.
 
+* ``degree_order_sample(maf, z)``: ``maf.forward(z)`` (natural order) computed the way the
+  masks allow: after x_1..x_k are known, the hidden units of degree k are computed, layer by
+  layer, each once, from the units (or inputs) of degree <= k, then output k + 1 from the last
+  layer's units of degree <= k. Still d sequential steps, but each kept connection is used once:
+  the multiply-adds of ``made_masked_multiply_adds`` instead of d dense passes.
+
 * ``cpu_median(fn, repeat, number)``: the median over ``repeat`` timings of the CPU time of one
   call of ``fn`` (each timing averages ``number`` calls), by ``time.process_time``.
 """
@@ -59,7 +65,7 @@ from ..autoregressive import MAF
 from ..validation import LOG_2PI, as_batch
 
 __all__ = ["SidewaysBanana", "hand_maf", "volatility_maf", "made_multiply_adds",
-           "made_masked_multiply_adds", "cpu_median", "HAND_Z"]
+           "made_masked_multiply_adds", "degree_order_sample", "cpu_median", "HAND_Z"]
 
 #: the latent point of the worked example
 HAND_Z = np.array([[0.5, -1.0, 2.0]])
@@ -240,6 +246,47 @@ def made_multiply_adds(made) -> int:
 def made_masked_multiply_adds(made) -> int:
     """Multiply-adds of one MADE evaluation that skips masked connections: the masks' ones."""
     return int(sum(np.count_nonzero(m) for m in made.masks))
+
+
+def degree_order_sample(maf: MAF, z):
+    """``(x, log_det)`` of ``maf.forward(z)``, each hidden unit computed once (module docstring)."""
+    made = maf.made
+    d = made.dim
+    if not np.array_equal(made.order, np.arange(d)):
+        raise ValueError("degree_order_sample handles the natural order only")
+    z = as_batch(z, d, "z")
+    n = z.shape[0]
+    net = made.net
+    weights = [w * m for w, m in zip(net.weights, net.masks)]
+    biases = net.biases
+
+    def act(v):
+        return np.tanh(v) if net.activation == "tanh" else np.maximum(v, 0.0)
+
+    hidden_degrees = made.degrees[1:]
+    new_units = [[np.flatnonzero(k == j) for j in range(d)] for k in hidden_degrees]
+    known_units = [[np.flatnonzero(k <= j) for j in range(d)] for k in hidden_degrees]
+    hs = [np.zeros((n, len(k))) for k in hidden_degrees]
+    x = np.empty_like(z)
+    log_det = np.zeros(n)
+    w_out, b_out = weights[-1], biases[-1]
+    for i in range(d):                       # 0-based: output i sees last-layer degrees <= i
+        seen = known_units[-1][i]
+        h = hs[-1][:, seen]
+        mu = h @ w_out[seen, i] + b_out[i]
+        s = made.clamp * np.tanh((h @ w_out[seen, d + i] + b_out[d + i]) / made.clamp)
+        x[:, i] = z[:, i] * np.exp(s) + mu
+        log_det += s
+        k = i + 1                            # x_1 .. x_k are known: units of degree k
+        if k >= d:
+            break
+        units = new_units[0][k]
+        hs[0][:, units] = act(x[:, :k] @ weights[0][:k, units] + biases[0][units])
+        for layer in range(1, len(hs)):
+            units, below = new_units[layer][k], known_units[layer - 1][k]
+            hs[layer][:, units] = act(hs[layer - 1][:, below] @ weights[layer][np.ix_(below, units)]
+                                      + biases[layer][units])
+    return x, log_det
 
 
 def cpu_median(fn, repeat: int = 5, number: int = 1) -> float:
