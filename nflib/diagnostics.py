@@ -18,9 +18,11 @@ Draw x_i ~ q and form the log importance weights log w_i = log p~(x_i) - log q(x
   is then meaningless. The threshold 0.7 (``PARETO_K_THRESHOLD``), or min(1 - 1/log10 n, 0.7) for
   n draws (``pareto_k_threshold``), belongs to PSIS, which replaces the largest weights by
   quantiles of the fitted Pareto distribution before averaging.
+* ``psis(log_w)``: those Pareto-smoothed log-weights, and k.
 
-All three take log-weights (any shift: they are invariant to adding a constant) of shape (n,),
-computed stably from the largest log-weight.
+All of them take log-weights of shape (n,) with any shift (a constant added to every log-weight
+moves log Z_hat and the smoothed log-weights by that constant and changes nothing else), and
+compute stably from the largest log-weight.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from .validation import check_finite
 
 __all__ = ["PARETO_K_THRESHOLD", "RAW_K_THRESHOLD", "pareto_k_threshold", "log_weights",
-           "log_normaliser", "effective_sample_size", "pareto_k", "tail_length"]
+           "log_normaliser", "effective_sample_size", "pareto_k", "psis", "tail_length"]
 
 #: above this Pareto k, Pareto-smoothed importance-sampling estimates are unreliable whatever the
 #: sample size (Vehtari et al.); see ``pareto_k_threshold`` for the size-dependent value
@@ -92,6 +94,39 @@ def tail_length(n: int) -> int:
     return int(np.ceil(min(0.2 * n, 3.0 * np.sqrt(n))))
 
 
+def _tail(log_w):
+    """PSIS's split of the log-weights (shifted so the largest is 0): the log cutoff, floored at
+    log(tiny), and the indices of the weights strictly above it, in increasing order."""
+    n = log_w.size
+    order = np.argsort(log_w, kind="stable")
+    log_cut = max(log_w[order[-tail_length(n) - 1]], LOG_TINY)
+    above = order[log_w[order] > log_cut]
+    above = above[np.exp(log_w[above]) - np.exp(log_cut) > 0]
+    return log_cut, above
+
+
+def _gpd_fit(y):
+    """(k, sigma) of a generalised Pareto fit to the sorted exceedances y > 0 (Zhang and
+    Stephens 2009, with the weak prior on k of Vehtari et al.); k = inf when no fit exists."""
+    m = y.size
+    grid = 30 + int(np.sqrt(m))
+    theta = 1.0 - np.sqrt(grid / (np.arange(1, grid + 1) - 0.5))
+    theta = theta / (3.0 * y[int(m / 4 + 0.5) - 1]) + 1.0 / y[-1]
+    theta = theta[theta != 0]
+    k = np.log1p(-theta[:, None] * y[None, :]).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        profile = m * (np.log(-theta / k) - k - 1.0)
+        post = 1.0 / np.exp(profile[None, :] - profile[:, None]).sum(axis=1)
+    keep = np.isfinite(post) & (post >= 10 * np.finfo(float).eps)
+    if not keep.any():
+        return float("inf"), float("nan")
+    post, theta = post[keep], theta[keep]
+    theta_hat = float(np.sum(theta * post / post.sum()))
+    k_hat = float(np.log1p(-theta_hat * y).mean())
+    sigma = -k_hat / theta_hat
+    return (m * k_hat + 10 * 0.5) / (m + 10), sigma
+
+
 def pareto_k(log_w) -> float:
     """Shape k of a generalised Pareto distribution fitted to the largest importance weights.
 
@@ -110,27 +145,35 @@ def pareto_k(log_w) -> float:
     hundreds of nats) or all weights below the top few are equal, and when no point of the theta
     grid carries posterior weight. Needs n >= 25 weights.
     """
+    return psis(log_w)[1]
+
+
+def psis(log_w):
+    """Pareto smoothed importance sampling: ``(smoothed log-weights, k)``.
+
+    The m weights above the cutoff (see ``pareto_k``) are replaced, in their order, by the
+    quantiles u + F^{-1}((j - 1/2) / m), j = 1..m, of the fitted generalised Pareto
+    distribution F^{-1}(p) = sigma ((1 - p)^(-k) - 1) / k, and then truncated at the largest raw
+    weight. The other weights are unchanged; the result carries the input's shift, so
+    ``log_normaliser(psis(log_w)[0])`` is the PSIS estimate of log Z. When k is infinite the
+    weights are returned unsmoothed. Trust the estimate only for k below
+    ``pareto_k_threshold(n)``.
+    """
     log_w = _log_w(log_w, minimum=25)
-    n = log_w.size
-    order = np.sort(log_w - log_w.max())
-    log_cut = max(order[-tail_length(n) - 1], LOG_TINY)
-    y = np.exp(order[order > log_cut]) - np.exp(log_cut)
-    y = y[y > 0]
-    m = y.size
+    top = log_w.max()
+    shifted = log_w - top
+    log_cut, above = _tail(shifted)
+    m = above.size
     if m <= 4:
-        return float("inf")
-    grid = 30 + int(np.sqrt(m))
-    theta = 1.0 - np.sqrt(grid / (np.arange(1, grid + 1) - 0.5))
-    theta = theta / (3.0 * y[int(m / 4 + 0.5) - 1]) + 1.0 / y[-1]
-    theta = theta[theta != 0]
-    k = np.log1p(-theta[:, None] * y[None, :]).mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        profile = m * (np.log(-theta / k) - k - 1.0)
-        post = 1.0 / np.exp(profile[None, :] - profile[:, None]).sum(axis=1)
-    keep = np.isfinite(post) & (post >= 10 * np.finfo(float).eps)
-    if not keep.any():
-        return float("inf")
-    post, theta = post[keep], theta[keep]
-    theta_hat = float(np.sum(theta * post / post.sum()))
-    k_hat = float(np.log1p(-theta_hat * y).mean())
-    return (m * k_hat + 10 * 0.5) / (m + 10)
+        return log_w.copy(), float("inf")
+    k, sigma = _gpd_fit(np.exp(shifted[above]) - np.exp(log_cut))
+    if not np.isfinite(k):
+        return log_w.copy(), k
+    p = (np.arange(1, m + 1) - 0.5) / m
+    if abs(k) < 1e-12:
+        quantiles = -sigma * np.log1p(-p)
+    else:
+        quantiles = sigma * np.expm1(-k * np.log1p(-p)) / k
+    smoothed = log_w.copy()
+    smoothed[above] = np.minimum(np.log(quantiles + np.exp(log_cut)), 0.0) + top
+    return smoothed, float(k)

@@ -169,3 +169,48 @@ def test_size_dependent_threshold():
     assert diagnostics.RAW_K_THRESHOLD == 0.5
     with pytest.raises(ValueError, match="at least 2"):
         diagnostics.pareto_k_threshold(1)
+
+
+# ---- Pareto smoothed importance sampling ------------------------------------------------------
+
+def test_psis_replaces_the_tail_by_pareto_quantiles():
+    log_w = np.log(1.0 + stats.genpareto(c=0.6).rvs(size=4000, random_state=5)) + 3.0
+    smoothed, k = diagnostics.psis(log_w)
+    assert k == diagnostics.pareto_k(log_w)
+    m = diagnostics.tail_length(log_w.size)
+    order = np.argsort(log_w)
+    body, tail = order[:-m], order[-m:]
+    # the body is unchanged; the tail keeps its order and is truncated at the largest raw weight
+    np.testing.assert_array_equal(smoothed[body], log_w[body])
+    assert np.all(np.diff(smoothed[tail]) >= 0)
+    assert smoothed.max() <= log_w.max()
+    # below the truncation, the exceedances over the cutoff are generalised Pareto quantiles at
+    # (j - 1/2)/m: their ratios do not depend on the scale, so scipy's quantile function with the
+    # same k must give the same ratios
+    cut = np.exp(log_w[order[-m - 1]])
+    exceed = np.exp(smoothed[tail]) - cut
+    p = (np.arange(1, m + 1) - 0.5) / m
+    ppf = stats.genpareto(c=k).ppf(p)
+    below = smoothed[tail] < log_w.max()
+    np.testing.assert_allclose((exceed / exceed[0])[below], (ppf / ppf[0])[below], rtol=1e-9)
+    # a shift of the log-weights shifts the smoothed ones
+    np.testing.assert_allclose(diagnostics.psis(log_w - 50.0)[0], smoothed - 50.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [0.6, 0.8])
+def test_psis_estimates_the_mean_weight_better_than_raw_weights(k):
+    # w = 1 + GPD(k), E[w] = 1 + 1/(1 - k); infinite variance: raw averages are erratic
+    truth = np.log(1 + 1 / (1 - k))
+    raw, smooth = [], []
+    for seed in range(100):
+        log_w = np.log(1.0 + stats.genpareto(c=k).rvs(size=4000, random_state=seed))
+        raw.append(diagnostics.log_normaliser(log_w)[0] - truth)
+        smooth.append(diagnostics.log_normaliser(diagnostics.psis(log_w)[0])[0] - truth)
+    assert np.sqrt(np.mean(np.square(smooth))) < 0.8 * np.sqrt(np.mean(np.square(raw)))
+
+
+def test_psis_leaves_degenerate_weights_alone():
+    log_w = np.r_[np.zeros(96), [1.0, 2.0, 3.0, 4.0]]
+    smoothed, k = diagnostics.psis(log_w)
+    assert k == np.inf
+    np.testing.assert_array_equal(smoothed, log_w)
