@@ -198,6 +198,7 @@ def test_two_moons_flows_and_abc(glued, importance):
             samples = flow.sample(1000, np.zeros(2), np.random.default_rng(50 + s))
             scores.append(c2st(reference, samples))
             assert np.mean(np.abs(samples.sum(axis=1))) == pytest.approx(target, abs=0.05)
+            assert 0.3 < np.mean(samples.sum(axis=1) > 0) < 0.7      # both crescents found
             ref100 = exact[1000 + 100 * j:1100 + 100 * j]
             abc.append(c2st(ref100, rejection_abc(np.zeros(2), n, 100,
                                                   np.random.default_rng(60 + s))))
@@ -260,7 +261,7 @@ def test_pitfall_numbers(glued):
     assert glued["ch9_far_max_loglik"] == pytest.approx(log_lik.max(), rel=1e-9)
     assert glued["ch9_far_max_loglik"] < -1000
     assert glued["ch9_far_distance"] > 0.8     # x_1 <= 0.25 + r_max - 0 under the prior
-    assert glued["ch9_far_outside"] > 0.1
+    assert glued["ch9_far_outside"] > 0.5      # the quiz says "most of them"
     assert glued["ch9_leak_min"] > 0.005 and glued["ch9_leak_mean"] >= glued["ch9_leak_min"]
     assert glued["ch9_bounded_outside"] == 0.0
     assert 0.5 < glued["ch9_c2st_edge_bounded"] < 1.0 and 0.5 < glued["ch9_c2st_edge_plain"] < 1.0
