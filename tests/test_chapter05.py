@@ -18,10 +18,9 @@ from nflib.course import ch05_digits as c5
 from notebooks import ROOT
 
 CHAPTER = "chapters/05_glow.md"
-#: CPU seconds of one core the chapter may take (issue: 45 s for Glow), and a wall-clock ceiling
-#: for a loaded machine
+#: CPU seconds of one core the chapter may take (45 s for this chapter); wall-clock time is a
+#: property of the machine's load and is not asserted
 CPU_BUDGET = 45.0
-WALL_BUDGET = 240.0
 LOG2_17 = math.log2(17)
 
 
@@ -47,7 +46,6 @@ def data():
 @pytest.mark.slow
 def test_executes_within_budget(nb, glued):
     assert glued["ch5_cpu_seconds"] < CPU_BUDGET, glued["ch5_cpu_seconds"]
-    assert nb.seconds < WALL_BUDGET, nb.seconds
 
 
 @pytest.mark.slow
@@ -119,25 +117,88 @@ def test_baselines(glued, data):
     assert glued["ch5_diag_bpd"] == pytest.approx(_bpd(diag), abs=1e-9)
     assert glued["ch5_full_bpd"] == pytest.approx(_bpd(full), abs=1e-9)
     assert round(glued["ch5_diag_bpd"], 2) == 3.40 and round(glued["ch5_full_bpd"], 2) == 2.96
-    assert glued["ch5_goal_margin"] == pytest.approx(glued["ch5_full_bpd"] - 2.40)
+    assert glued["ch5_corr_gain"] == pytest.approx(_bpd(diag) - _bpd(full), abs=1e-9)
+    assert glued["ch5_full_params"] == 64 + 64 * 65 // 2
+    # the pixel-space Gaussians' mass outside [0, 1), pixel by pixel
+    m, sd = x_train.mean(0), x_train.std(0)
+    outside = np.mean(special.ndtr(-m / sd) + special.ndtr((m - 1) / sd))
+    assert glued["ch5_outside_pct"] == pytest.approx(100 * outside, abs=1e-9)
+    y = special.logit(0.05 + 0.9 * x_train)
+    spill = np.mean(special.ndtr((special.logit(0.05) - y.mean(0)) / y.std(0))
+                    + special.ndtr((y.mean(0) - special.logit(0.95)) / y.std(0)))
+    assert glued["ch5_outside_logit_pct"] == pytest.approx(100 * spill, abs=1e-6)
+    assert glued["ch5_outside_verdict"] == ("less" if spill < outside else "more") == "less"
+    # a diagonal Gaussian of y = logit(0.05 + 0.9 x), with the Jacobian dy/dx counted
+    y_train, y_test = special.logit(0.05 + 0.9 * x_train), special.logit(0.05 + 0.9 * x_test)
+    s_test = 0.05 + 0.9 * x_test
+    log_jac = np.sum(np.log(0.9) - np.log(s_test) - np.log1p(-s_test), axis=1)
+    nll = -np.mean(stats.norm(y_train.mean(0), y_train.std(0)).logpdf(y_test).sum(1) + log_jac)
+    assert glued["ch5_logit_bpd"] == pytest.approx(_bpd(nll), abs=1e-9)
+    verdict = "below" if glued["ch5_logit_bpd"] < glued["ch5_full_bpd"] else "above"
+    assert glued["ch5_logit_vs_full"] == verdict == "below"
+    assert glued["ch5_goal_margin"] == pytest.approx(
+        min(glued["ch5_full_bpd"], glued["ch5_logit_bpd"]) - 2.40)
 
 
 @pytest.mark.slow
 def test_actnorm_demo(glued):
     assert glued["ch5_act_mean"] < 1e-12 and glued["ch5_act_std"] < 1e-12
     assert glued["ch5_act_alone"] == 0.0 and glued["ch5_bn_alone"] == 0.0
+    # per-channel batch normalisation of one image is defined, but differs from the batch's
+    assert glued["ch5_bn_change"] > 0.1
+
+
+def test_batch_norm_of_one_image_has_a_spread():
+    """The text's claim: per-channel statistics of a single image average over its pixels, so
+    its spread is not zero (only a single vector has none)."""
+    images = np.random.default_rng(4).gamma(2.0, 1.5, size=(64, 4, 4, 4))
+    assert np.all(images[:1].std(axis=(0, 2, 3)) > 0.5)
+    assert np.all(images[:1, :, 0, 0].std(axis=0) == 0)
+
+
+def _slope(channels, times, lo=64):
+    """Least-squares slope of log time against log c over the sizes c >= lo."""
+    c, t = np.array(channels, float), np.array(times, float)
+    keep = c >= lo
+    return float(np.polyfit(np.log(c[keep]), np.log(t[keep]), 1)[0])
 
 
 @pytest.mark.slow
 def test_lu_log_det_and_timing(glued):
+    """Shapes of the timings only (growth, slopes, generous margins), and the glued verdicts
+    against the glued measurements: no machine-dependent constant."""
     assert glued["ch5_lu_log_det"] == pytest.approx(glued["ch5_lu_numerical"], abs=1e-7)
     assert glued["ch5_lu_big_err"] < 1e-8
-    channels, slog, lu = glued["ch5_channels"], glued["ch5_slogdet_times"], glued["ch5_lu_times"]
+    channels, times = glued["ch5_channels"], glued["ch5_times"]
     assert channels == [4, 16, 64, 256, 512]
-    assert slog[-1] / slog[0] > 50                 # O(c^3) against a fixed call overhead
-    assert max(lu) / min(lu) < 20                  # a sum of c numbers is call overhead here
-    assert glued["ch5_lu_ratio_512"] == pytest.approx(slog[-1] / lu[-1])
-    assert glued["ch5_lu_ratio_512"] > 100
+    slog, lu_sum = times["slogdet of W"], times["sum of log-scales"]
+    form, lu_layer = times["forming W = PLU"], times["LU layer, forward"]
+    dense = times["dense W + slogdet, forward"]
+    # O(c^3) work (ideal slope 3; well above 1 once the call overhead no longer dominates)
+    for name in ("slogdet of W", "forming W = PLU", "LU layer, forward",
+                 "dense W + slogdet, forward"):
+        assert _slope(channels, times[name]) > 1.5, (name, times[name])
+    assert max(lu_sum) / min(lu_sum) < 20          # a sum of c numbers: call overhead here
+    assert slog[-1] > 10 * lu_sum[-1]
+    assert glued["ch5_lu_ratio_512"] == pytest.approx(slog[-1] / lu_sum[-1])
+    # the whole LU layer still grows like c^3: forming W is part of it
+    assert lu_layer[-1] > form[-1] and lu_layer[-1] / lu_layer[2] > 20
+    assert glued["ch5_form_ms"] == pytest.approx(1e3 * form[-1])
+    assert glued["ch5_slogdet_ms"] == pytest.approx(1e3 * slog[-1])
+    assert glued["ch5_lu_layer_ms"] == pytest.approx(1e3 * lu_layer[-1])
+    assert glued["ch5_dense_layer_ms"] == pytest.approx(1e3 * dense[-1])
+    assert glued["ch5_layer_verdict"] == ("slower" if lu_layer[-1] > dense[-1] else "faster")
+    assert glued["ch5_form_verdict"] == ("more" if form[-1] > slog[-1] else "less")
+
+
+def test_forming_w_is_a_cubic_product():
+    """What the prose says the layer still does: W is formed as a product of dense c x c
+    matrices from its factors (so O(c^3)), equal to P L (U + diag(sign e^s))."""
+    layer = nf.InvConv1x1(6, rng=np.random.default_rng(0))
+    low = np.tril(layer.lower, -1) + np.eye(6)
+    up = np.triu(layer.upper, 1) + np.diag(layer.sign * np.exp(layer.log_s))
+    np.testing.assert_allclose(layer.weight(), layer.perm @ low @ up, atol=1e-12)
+    assert layer.perm.shape == (6, 6)
 
 
 @pytest.mark.slow
@@ -182,8 +243,11 @@ def test_overfitting_and_cures(glued):
 def test_models_meet_the_goal(glued):
     glow, realnvp = glued["ch5_glow_bpd"], glued["ch5_realnvp_bpd"]
     assert glow <= 2.40 and glow <= glued["ch5_full_bpd"] - 0.55
-    assert glued["ch5_start_glow"] < glued["ch5_diag_bpd"]
-    assert glued["ch5_start_realnvp"] < glued["ch5_diag_bpd"]
+    # the untrained RealNVP is the per-pixel logit-space Gaussian of its ActNorm batch
+    assert glued["ch5_start_realnvp"] == pytest.approx(glued["ch5_start_logit"], abs=1e-8)
+    assert glued["ch5_start_glow"] != pytest.approx(glued["ch5_start_logit"], abs=1e-3)
+    assert glued["ch5_glow_gain"] == pytest.approx(glued["ch5_logit_bpd"] - glow)
+    assert glow < glued["ch5_logit_bpd"] - 0.5
     assert glued["ch5_glow_minus_realnvp"] == pytest.approx(glow - realnvp)
     assert abs(glow - realnvp) < 0.05
     # the test bits/dim is the conversion of the NLL in nats (worked example 1)
@@ -199,9 +263,9 @@ def test_models_meet_the_goal(glued):
 @pytest.mark.slow
 def test_glow_against_realnvp_over_seeds(glued, data):
     """The chapter's claim: the difference stays below 0.05 bits/dim and changes sign."""
-    _, _, x_train, x_test = data
+    _, test, x_train, x_test = data
     x_fit, x_val = x_train[:-144], x_train[-144:]
-    diffs = [glued["ch5_glow_minus_realnvp"]]
+    diffs, gaps = [glued["ch5_glow_minus_realnvp"]], []
     for seed in (5, 7):
         scores = []
         for build in (lambda r: c5.digits_glow(rng=r, hidden=(64,)),
@@ -212,23 +276,76 @@ def test_glow_against_realnvp_over_seeds(glued, data):
                    n_steps=1500, batch_size=128, lr=2e-3, eval_every=50, weight_decay=0.5,
                    augment=c5.fresh_noise)
             scores.append(_bpd(-np.mean(flow.log_prob(x_test))))
+            if len(scores) == 1:                       # the Glow: its dequantisation gap
+                gaps.append(_iw_bits(flow.log_prob, test, 1, 10) - _iw_bits(flow.log_prob, test,
+                                                                             64, 10))
         assert scores[0] <= 2.40, scores
         diffs.append(scores[0] - scores[1])
     assert all(abs(d) < 0.05 for d in diffs), diffs
     assert min(diffs) < 0 < max(diffs), diffs
+    # "a gap of the same size for two more training seeds": several times the Gaussian's
+    assert all(g > 2 * glued["ch5_jensen_gap"] for g in gaps), gaps
+    assert all(abs(g - glued["ch5_iw_glow_drop"]) < 0.05 for g in gaps), gaps
+
+
+def _iw_bits(log_density, pixels, k, seed, levels=17):
+    """Importance-weighted bits/dim, written again: k uniform draws per image, log-mean-exp."""
+    rng = np.random.default_rng(seed)
+    rep = np.repeat(pixels, k, axis=0)
+    x = (rep + rng.random(rep.shape)) / levels
+    log_p = np.concatenate([log_density(x[i:i + 2048]) for i in range(0, len(x), 2048)])
+    log_p = log_p.reshape(-1, k)
+    log_mean = special.logsumexp(log_p, axis=1) - math.log(k)
+    d = pixels.shape[1]
+    return float((-np.mean(log_mean) + d * math.log(levels)) / (d * math.log(2)))
+
+
+@pytest.mark.slow
+def test_importance_weighted_discrete_likelihood(glued, data):
+    _, test, x_train, _ = data
+    x_fit = x_train[:-144]
+    assert glued["ch5_k_values"] == [1, 8, 64]
+    gauss = stats.norm(x_fit.mean(0), x_fit.std(0))
+    own = [_iw_bits(lambda x: gauss.logpdf(x).sum(1), test, k, 10) for k in (1, 8, 64)]
+    np.testing.assert_allclose(glued["ch5_iw_gauss"], own, atol=1e-9)
+    # the estimates fall with K towards the exact discrete cost, which they stay above
+    g, w = glued["ch5_iw_gauss"], glued["ch5_iw_glow"]
+    assert g[0] > g[1] > g[2] > glued["ch5_discrete_bits"]
+    assert glued["ch5_iw_gauss_err"] == pytest.approx(g[2] - glued["ch5_discrete_bits"])
+    assert 0 < glued["ch5_iw_gauss_err"] < 0.005
+    assert w[0] > w[1] > w[2]
+    assert (glued["ch5_iw_glow_1"], glued["ch5_iw_glow_8"], glued["ch5_iw_glow_64"]) == tuple(w)
+    assert glued["ch5_iw_gaussian_64"] == g[2]
+    assert glued["ch5_iw_glow_drop"] == pytest.approx(w[0] - w[2])
+    assert glued["ch5_iw_gaussian_drop"] == pytest.approx(g[0] - g[2])
+    # K = 1 is a fresh draw of the test bits/dim: equal up to the noise of one draw
+    assert w[0] == pytest.approx(glued["ch5_glow_bpd"], abs=0.02)
+    assert glued["ch5_iw_gap_ratio"] == pytest.approx((w[0] - w[2]) / glued["ch5_jensen_gap"])
+    assert glued["ch5_iw_gap_ratio"] > 2                                  # "several times"
+    assert glued["ch5_iw_glow_64"] < glued["ch5_glow_bpd"]
 
 
 @pytest.mark.slow
 def test_looking_at_the_model(glued):
-    assert glued["ch5_sample_near_min"] > 0.5
+    assert glued["ch5_n_copy_check"] >= 300
+    assert glued["ch5_sample_near_min"] > glued["ch5_test_near_min"]
     assert glued["ch5_sample_near_median"] > glued["ch5_test_near_median"]
+    assert glued["ch5_copy_verdict"] == "more"
+    # test latents have a length near sqrt(64), far from the base's mode z = 0
+    assert 7.0 < glued["ch5_test_z_norm"] < 10.0
+    # the scale check: both levels' latents spread a little more than standard normals
+    assert 32 < glued["ch5_level1_sq"] < 45 and 32 < glued["ch5_level2_sq"] < 45
     assert glued["ch5_interp_end_err"] < 1e-10
     parts = [glued["ch5_level1_bits"], glued["ch5_level2_bits"], glued["ch5_logdet_bits"]]
     assert glued["ch5_parts_sum"] == pytest.approx(sum(parts), abs=1e-12)
     assert glued["ch5_parts_sum"] == pytest.approx(glued["ch5_glow_bpd"], abs=1e-9)
     normal = 0.5 * 0.5 * math.log2(2 * math.pi * math.e)
     assert glued["ch5_normal_bits"] == pytest.approx(normal, abs=1e-12)
-    assert all(abs(p - normal) < 0.15 for p in parts[:2]), parts
+    assert all(0 < p - normal < 0.15 for p in parts[:2]), parts          # "a little more"
+    # the base's cost of a level is a function of the latents' mean square length alone
+    for level, sq in ((0, glued["ch5_level1_sq"]), (1, glued["ch5_level2_sq"])):
+        assert parts[level] == pytest.approx((0.5 * sq + 16 * math.log(2 * math.pi))
+                                             / (64 * math.log(2)), abs=1e-9)
 
 
 @pytest.mark.slow
@@ -339,3 +456,134 @@ def test_level_bits_add_up_to_the_bpd():
     level1 = np.stack([z[:, 0, a::2, b::2] for a in range(2) for b in range(2)], 1)[:, 2:]
     nll1 = np.mean(0.5 * np.sum(level1.reshape(30, -1) ** 2, 1) + 16 * math.log(2 * math.pi))
     assert parts["level 1"] == pytest.approx(nll1 / (64 * math.log(2)), abs=1e-10)
+
+
+def test_logit_gaussian_bpd_is_a_change_of_variables():
+    """Its density integrates to 1 over the image of the real line, (-1/18, 19/18) for
+    alpha = 0.05, of which [0, 1) holds less than all; and bits/dim follow from it."""
+    from scipy import integrate
+
+    rng = np.random.default_rng(8)
+    x_train = rng.beta(0.5, 0.7, size=(400, 1))
+    y = special.logit(0.05 + 0.9 * x_train)
+    m, sd = y.mean(), y.std()
+
+    def density(x):
+        s = 0.05 + 0.9 * x
+        return stats.norm.pdf(special.logit(s), m, sd) * 0.9 / (s * (1 - s))
+
+    ends = (-0.05 / 0.9, 0.95 / 0.9)
+    assert integrate.quad(density, *ends, limit=400)[0] == pytest.approx(1.0, abs=1e-7)
+    inside = integrate.quad(density, 0, 1, limit=400)[0]
+    spill = stats.norm.cdf(special.logit(0.05), m, sd) + stats.norm.sf(special.logit(0.95), m, sd)
+    assert inside == pytest.approx(1 - spill, abs=1e-7) and inside < 0.99
+    x_test = rng.uniform(size=(50, 1))
+    nll = -np.mean(np.log(density(x_test[:, 0])))
+    assert c5.logit_gaussian_bpd(x_train, x_test) == pytest.approx(_bpd(nll, 1), abs=1e-10)
+
+
+def test_iw_bits_approaches_the_exact_discrete_likelihood():
+    """For a diagonal Gaussian the discrete probability of a bin is a difference of CDFs:
+    k = 1 is the dequantised bound, and many draws reach the exact value."""
+    rng = np.random.default_rng(9)
+    mu, sd = np.array([0.3, 0.5, 0.7]), np.array([0.1, 0.06, 0.3])
+    pixels = np.clip(np.floor(17 * rng.normal(mu, sd, size=(40, 3))), 0, 16)
+    gauss = stats.norm(mu, sd)
+    exact = -np.mean(np.sum(np.log(gauss.cdf((pixels + 1) / 17) - gauss.cdf(pixels / 17)), 1))
+    exact_bits = exact / (3 * math.log(2))
+    one = c5.iw_bits(lambda x: gauss.logpdf(x).sum(1), pixels, 1, np.random.default_rng(3))
+    x = (pixels + np.random.default_rng(3).random(pixels.shape)) / 17
+    assert one == pytest.approx(_bpd(-np.mean(gauss.logpdf(x).sum(1)), 3), abs=1e-12)
+    many = c5.iw_bits(lambda x: gauss.logpdf(x).sum(1), pixels, 4000, np.random.default_rng(4),
+                      batch=7000)
+    assert many == pytest.approx(exact_bits, abs=2e-3)
+    assert one > many
+    assert c5.iw_bits(lambda x: gauss.logpdf(x).sum(1), pixels, 5, np.random.default_rng(5)) == \
+        pytest.approx(_iw_bits(lambda x: gauss.logpdf(x).sum(1), pixels, 5, 5), abs=1e-12)
+
+
+def test_level_latents_are_the_inverse_map_squeezed_and_split():
+    rng = np.random.default_rng(10)
+    flow = c5.digits_glow(rng=rng, hidden=(4,), depth=1)
+    x = rng.uniform(size=(12, 64))
+    latents = c5.level_latents(flow, x)
+    z = flow.bijection.inverse(x)[0].reshape(-1, 1, 8, 8)
+    squeezed = nf.Squeeze().forward(z)[0]
+    np.testing.assert_array_equal(latents["level 1"], squeezed[:, 2:].reshape(12, -1))
+    np.testing.assert_array_equal(latents["level 2"], squeezed[:, :2].reshape(12, -1))
+
+
+# ---- the learning objectives are exercised -----------------------------------------------------
+
+#: each learning objective -> what on the page exercises it: a worked example or section
+#: (label), a practice problem (its number and a phrase of it), a quiz question (id) or an
+#: exercise (label in exercises/05_glow.md)
+OBJECTIVES = {
+    1: [("label", "ch5-ex-bpd"), ("practice", 1, "What are its\n   bits/dim?"),
+        ("practice", 2, "bits/dim of the uniform"), ("quiz", "05-why-dequantise"),
+        ("quiz", "05-jensen"), ("quiz", "05-bpd-convert"), ("quiz", "05-compare-bpd"),
+        ("label", "ch5-iw"), ("quiz", "05-iw-gap"), ("exercise", "ex-05-bpd")],
+    2: [("label", "ch5-baselines"), ("quiz", "05-baseline-order")],
+    3: [("practice", 5, "ActNorm in the data direction"), ("quiz", "05-actnorm-vs-bn"),
+        ("quiz", "05-actnorm-one"), ("exercise", "ex-05-actnorm")],
+    4: [("label", "ch5-ex-count"), ("label", "ch5-ex-conv"), ("quiz", "05-conv-logdet"),
+        ("quiz", "05-lu"), ("exercise", "ex-05-lu")],
+    5: [("practice", 3, "squeeze"), ("practice", 4, "How many variables leave"),
+        ("quiz", "05-squeeze"), ("quiz", "05-multiscale-count"), ("exercise", "ex-05-squeeze")],
+    6: [("label", "ch5-overfitting"), ("quiz", "05-fresh-noise")],
+    7: [("practice", 6, "near-copy"), ("practice", 7, "latent interpolation"),
+        ("quiz", "05-temperature")],
+}
+
+
+def _practice_problems(text):
+    """The numbered practice problems of the page, by number."""
+    section = text.split("(ch5-practice)=", 1)[1].split("(ch5-quiz)=", 1)[0]
+    items = re.split(r"^(\d+)\. ", section, flags=re.MULTILINE)
+    return {int(n): body for n, body in zip(items[1::2], items[2::2])}
+
+
+def test_every_learning_objective_is_exercised():
+    import json
+
+    text = (ROOT / CHAPTER).read_text(encoding="utf-8")
+    objectives = text.split("(ch5-objectives)=", 1)[1].split("```", 1)[0]
+    numbered = [int(n) for n in re.findall(r"^(\d+)\. ", objectives, flags=re.MULTILINE)]
+    assert numbered == sorted(OBJECTIVES), numbered
+    quiz = {q["id"] for q in json.loads(
+        (ROOT / "nflib" / "course" / "quizzes" / "05_glow.json").read_text(encoding="utf-8"))}
+    exercises = (ROOT / "exercises" / "05_glow.md").read_text(encoding="utf-8")
+    practice = _practice_problems(text)
+    for objective, targets in OBJECTIVES.items():
+        kinds = {t[0] for t in targets}
+        assert kinds & {"label", "practice", "quiz"}, objective
+        for target in targets:
+            kind = target[0]
+            if kind == "label":
+                assert f"({target[1]})=" in text, target
+            elif kind == "practice":
+                assert target[2] in practice.get(target[1], ""), target
+            elif kind == "quiz":
+                assert target[1] in quiz, target
+            else:
+                assert f":label: {target[1]}" in exercises, target
+
+
+def test_flat_realnvp_masks_are_alternate_columns_and_couplings_start_as_identity():
+    """The page's words on the two models' ingredients: the flat RealNVP's masks select
+    alternate columns of the 8 x 8 image (not a checkerboard), and a new coupling is the
+    identity (zero-initialised last layer)."""
+    from nflib.coupling import AffineCoupling
+
+    flow = c5.digits_realnvp(rng=np.random.default_rng(0), hidden=(8,))
+    core = flow.bijection.bijections[0]
+    masks = [b.mask.reshape(8, 8) for b in core.bijections if isinstance(b, AffineCoupling)]
+    assert len(masks) == 8
+    for mask in masks:
+        assert np.all(mask == mask[:1]) and not np.all(mask[:, 0] == mask[:, 1])
+    z = np.random.default_rng(1).standard_normal((5, 64))
+    for b in core.bijections:
+        if isinstance(b, AffineCoupling):
+            x, log_det = b.forward(z)
+            np.testing.assert_array_equal(x, z)
+            np.testing.assert_array_equal(log_det, 0.0)
