@@ -270,6 +270,20 @@ def test_kl_in_x_equals_kl_in_z(glued):
 
 
 @pytest.mark.slow
+def test_density_distillation(glued):
+    to_teacher, to_banana = glued["ch3_distill_kl_teacher"], glued["ch3_distill_kl_banana"]
+    assert len(to_teacher) == len(to_banana) == 3                       # three seeds
+    assert glued["ch3_distill_kl_teacher_max"] == max(to_teacher)
+    assert all(-0.005 < kl < 0.01 for kl in to_teacher), to_teacher     # Monte Carlo: near 0
+    teacher = glued["ch3_distill_teacher_kl"]
+    assert teacher == glued["ch3_banana_kl_reversed"][0]
+    # the text: the students, fitted to the teacher only, stay above the teacher's KL to the data
+    assert all(teacher < kl < 0.2 for kl in to_banana), (teacher, to_banana)
+    assert glued["ch3_distill_kl_banana_min"] == min(to_banana)
+    assert glued["ch3_distill_kl_banana_max"] == max(to_banana)
+
+
+@pytest.mark.slow
 def test_hand_worked_example(glued):
     x1 = 0.5 * math.exp(0.0) + 1.0
     x2 = -1.0 * math.exp(x1 - 1.0) + 2.0 * x1
@@ -463,7 +477,7 @@ OBJECTIVES = {
     2: {"labels": ["ch3-kr", "ch3-practice"], "quiz": ["03-kr-diagonal"]},
     3: {"labels": ["ch3-degrees", "ex-03-masks", "ex-03-autoregressive"],
         "quiz": ["03-mask-output-rule", "03-hidden-degree"]},
-    4: {"labels": ["ch3-directions", "ch3-ex-784"],
+    4: {"labels": ["ch3-directions", "ch3-ex-784", "ch3-distill"],
         "quiz": ["03-maf-one-pass", "03-iaf-own-samples", "03-passes-784", "03-which-job"]},
     5: {"labels": ["ch3-depth", "ch3-wrong-order", "ch3-duality", "ex-03-log-prob"],
         "quiz": ["03-wrong-order", "03-kl-duality"]},
