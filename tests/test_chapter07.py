@@ -151,6 +151,58 @@ def test_log_z_drops_out_and_gradient_matches_finite_differences(glued):
     assert glued["ch7_analytic_grad"] == pytest.approx((up - down) / 2e-4, rel=1e-5)
 
 
+_MU_G, _SD_G = np.array([1.0, -0.5]), np.array([0.8, 1.5])
+
+
+def _estimator_samples(m, s, h=1e-5):
+    """Per-sample gradients of the three estimators by central finite differences of the
+    functions each one differentiates (scipy's Gaussian log-density), on the chapter's base
+    samples; theta = (m, log s)."""
+    log_p = stats.multivariate_normal(_MU_G, np.diag(_SD_G ** 2)).logpdf   # log p~ + const
+    log_z = math.log(2 * math.pi * _SD_G[0] * _SD_G[1])
+    eps = np.random.default_rng(41).standard_normal((20_000, 2))
+    theta = np.concatenate([m, np.log(s)])
+
+    def x_of(t):
+        return t[:2] + np.exp(t[2:]) * eps
+
+    def log_q(t, x):
+        return stats.multivariate_normal(t[:2], np.diag(np.exp(2 * t[2:]))).logpdf(x)
+
+    def fd(func):
+        steps = h * np.eye(4)
+        return np.stack([(func(theta + e) - func(theta - e)) / (2 * h) for e in steps], axis=1)
+
+    x = x_of(theta)
+    f = log_q(theta, x) - (log_p(x) + log_z)          # log q - log p~
+    return {"reparam": fd(lambda t: log_q(t, x_of(t)) - log_p(x_of(t))),
+            "path": fd(lambda t: log_q(theta, x_of(t)) - log_p(x_of(t))),
+            "score": f[:, None] * fd(lambda t: log_q(t, x))}
+
+
+@pytest.mark.slow
+def test_three_gradient_estimators(glued):
+    mu, sd = _MU_G, _SD_G
+    for where, (m, s) in {"optimum": (mu, sd), "off": (mu + 0.3, sd * math.exp(-0.2))}.items():
+        exact = np.concatenate([(m - mu) / sd ** 2, s ** 2 / sd ** 2 - 1])
+        for name, g in _estimator_samples(m, s).items():
+            var = float(np.sum(np.var(g, axis=0)))
+            assert glued[f"ch7_est_var_{name}_{where}"] == pytest.approx(var, rel=1e-4, abs=1e-9)
+            err = float(np.max(np.abs(g.mean(axis=0) - exact)))
+            assert glued[f"ch7_est_err_{name}_{where}"] == pytest.approx(err, abs=1e-5)
+            # unbiased: within 4 standard errors of the closed form, coordinate by coordinate
+            se = np.std(g, axis=0) / np.sqrt(g.shape[0])
+            assert np.all(np.abs(g.mean(axis=0) - exact) <= 4 * se + 1e-12), (where, name)
+    # the text: the path derivative vanishes at the optimum; the order holds off it too
+    assert glued["ch7_est_var_path_optimum"] < 1e-20
+    for where in ("optimum", "off"):
+        assert (glued[f"ch7_est_var_path_{where}"] < glued[f"ch7_est_var_reparam_{where}"]
+                < glued[f"ch7_est_var_score_{where}"])
+    assert glued["ch7_est_err_max"] == max(glued[f"ch7_est_err_{n}_{w}"]
+                                           for n in ("score", "reparam", "path")
+                                           for w in ("optimum", "off"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", targets.ENERGIES)
 def test_energy_normalisers(glued, name):
@@ -399,6 +451,32 @@ def test_posterior_fits(glued, i):
         assert glued[f"ch7_post_gapgrid_{i}_{kind}"] > 0
         gaps[kind] = log_px - elbo
     assert gaps["flow"] < gaps["gaussian"]
+
+
+@pytest.mark.slow
+def test_importance_weighted_bounds(glued):
+    """L_K from fresh samples of the rebuilt posteriors; the order the text states."""
+    x = np.array(glued["ch7_post_x_1"])
+    log_t = vi.posterior(x)[0]
+    log_px = glued["ch7_post_logpx_1"]
+    for kind in ("gaussian", "flow"):
+        q = (vi.gaussian_posterior() if kind == "gaussian"
+             else vi.flow_posterior(np.random.default_rng(0)))
+        _rebuild(q, glued[f"ch7_post_params_1_{kind}"])
+        values = []
+        for K in (1, 8, 64):
+            z, log_q = q.sample_and_log_prob(4000 * K, np.random.default_rng(900 + K))
+            bound = logsumexp((log_t(z) - log_q).reshape(4000, K), axis=1) - np.log(K)
+            se = bound.std(ddof=1) / np.sqrt(4000)
+            glued_value, glued_se = glued[f"ch7_iw_{kind}_{K}"], glued[f"ch7_iw_se_{kind}_{K}"]
+            assert glued_value == pytest.approx(bound.mean(), abs=4 * math.hypot(se, glued_se))
+            values.append(glued_value)
+        assert values[0] < values[1] < values[2] < log_px
+    for K in (1, 8, 64):
+        assert glued[f"ch7_iw_flow_{K}"] > glued[f"ch7_iw_gaussian_{K}"]
+    assert glued["ch7_iw_flow_1"] > glued["ch7_iw_gaussian_64"]
+    assert glued["ch7_iw_gaussian_1"] == pytest.approx(glued["ch7_post_elbo_1_gaussian"],
+                                                       abs=0.1)
 
 
 @pytest.mark.slow
