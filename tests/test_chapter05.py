@@ -229,6 +229,8 @@ def test_parameter_counts(glued):
 def test_overfitting_and_cures(glued):
     assert glued["ch5_fixed_best_step"] <= 300
     assert glued["ch5_fixed_last"] - glued["ch5_fixed_best"] > 0.3
+    # "while the training cost keeps falling"
+    assert glued["ch5_fixed_train_last"] < glued["ch5_fixed_train_at_best"] - 0.1
     assert glued["ch5_buy_early"] == pytest.approx(glued["ch5_fixed_last"]
                                                    - glued["ch5_fixed_best"])
     assert glued["ch5_buy_fresh"] > 0.03
