@@ -273,6 +273,38 @@ def test_display_embeds_the_questions_without_ids_or_network():
     assert "mj.startup.promise" in js                     # waits for the page's MathJax
 
 
+def test_numeric_questions_work_with_touch_and_keyboard():
+    """A Check button, the number keyboard, paste allowed, no clearing when the box is focused
+    again; the arrow keys move between choices without answering (Space, Enter or a click do)."""
+    import jupyterquiz
+
+    _, js = quiz.quiz_html_and_js(_good_quiz(), "99_demo")
+    original = (Path(jupyterquiz.__file__).parent / "js" / "numeric.js").read_text(encoding="utf-8")
+    numeric = quiz._patch_numeric(original)
+    assert numeric in js and original not in js
+    assert 'check.className = "QuizCheck"' in numeric and 'check.textContent = "Check"' in numeric
+    assert '"inputmode", "decimal"' in numeric
+    assert "onpaste" not in numeric
+    assert 'this.value = ""' not in numeric
+    assert "Type a number first." in numeric
+    assert 'input.matches(".Quiz label.MCButton > input")' in js and "ArrowDown" in js
+    assert "event.preventDefault();\n        input.click();" in js          # Enter chooses
+
+
+def test_quiz_cards_have_a_dark_style_and_big_touch_targets():
+    html, _ = quiz.quiz_html_and_js(_good_quiz(), "99_demo")
+    for selector in ('html[data-theme="dark"] #quiz_99_demo .Quiz',
+                     'body[data-jp-theme-light="false"] #quiz_99_demo .Quiz'):
+        assert selector in html
+    assert "#quiz_99_demo .Quiz label.MCButton { min-height: 44px" in html
+    assert "#quiz_99_demo .Quiz .QuizCheck {" in html and "#QUIZ" not in html
+
+
+def test_patching_a_changed_jupyterquiz_fails_loudly():
+    with pytest.raises(RuntimeError, match="numeric.js"):
+        quiz._patch_numeric("function check_numeric() {}")
+
+
 def test_nflib_imports_without_jupyterquiz_or_ipython():
     code = ("import sys, nflib, nflib.course.quiz; "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
@@ -324,7 +356,10 @@ def test_python_grader_matches_jupyterquiz_javascript(tmp_path):
         cases += [{"question": q, "submission": float(f"{p:.12g}")} for p in points]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     (tmp_path / "harness.js").write_text(_NODE_HARNESS)
-    out = subprocess.run(["node", str(tmp_path / "harness.js"), str(js_dir / "numeric.js"),
+    # the numeric.js the page runs: jupyterquiz's, with the changes for touch and keyboard
+    (tmp_path / "numeric.js").write_text(
+        quiz._patch_numeric((js_dir / "numeric.js").read_text(encoding="utf-8")))
+    out = subprocess.run(["node", str(tmp_path / "harness.js"), str(tmp_path / "numeric.js"),
                           str(js_dir / "helpers.js"), str(tmp_path / "cases.json")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

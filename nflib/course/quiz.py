@@ -263,6 +263,27 @@ def grade_numeric(question: dict, submission: float):
 # loaded library (or undefined) so jupyterquiz never reads a bare configuration object, and its
 # fallback that would fetch MathJax from a CDN is disabled: the site serves its own MathJax.
 _WRAPPER = """(function () {
+  // Choosing an option takes a click, a tap, Space or Enter. The arrow keys only move the focus
+  // between the options (in a radio group they would also select, and so answer, each option
+  // the focus passes). One listener per page serves every quiz, rendered now or later.
+  if (!window.nflibQuizKeys) {
+    window.nflibQuizKeys = true;
+    document.addEventListener("keydown", function (event) {
+      var input = event.target;
+      if (!input || !input.matches || !input.matches(".Quiz label.MCButton > input")) { return; }
+      var step = {ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1}[event.key];
+      if (step) {
+        event.preventDefault();
+        var options = Array.prototype.slice.call(
+          input.closest(".Answer").querySelectorAll("label.MCButton > input"));
+        var next = options[(options.indexOf(input) + step + options.length) %% options.length];
+        if (next) { next.focus(); }
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        input.click();
+      }
+    }, true);
+  }
   function nameInputs() {
     // Screen readers need a name for every control: a choice whose text is only math has none
     // once MathJax hides the TeX, and the numeric box is not tied to its visible prompt.
@@ -317,18 +338,107 @@ def quiz_html_and_js(questions: list, name: str = "quiz", shuffle_answers: bool 
     data = [{k: v for k, v in q.items() if k in _DISPLAY_KEYS} for q in questions]
     prefix, static, url = load_questions_script(data, div_id)
     html = render_div(div_id, False, shuffle_answers, False, 1_000_000, 700, 10, "left")
-    html += "</div>" + build_styles(div_id, _COLORS).replace("</style>", _CARD_CSS % div_id)
+    html += "</div>" + build_styles(div_id, _COLORS).replace(
+        "</style>", _CARD_CSS.replace("#QUIZ", "#" + div_id) + "</style>")
     script = build_script(prefix, static, url, div_id, True)
     if script.count(_CDN_LINE) != 2:
         raise RuntimeError("jupyterquiz's MathJax fallback changed; update nflib.course.quiz")
     script = script.replace(_CDN_LINE, "return;")
-    return html, _WRAPPER % (div_id, script)
+    return html, _WRAPPER % (div_id, _patch_numeric(script))
+
+
+# jupyterquiz's numeric questions, changed so they work with touch and keyboard: a Check button
+# beside the box (Enter still checks), the phone's number keyboard, no clearing of the typed
+# answer when the box takes focus again, pasting allowed, a decimal comma read as a point, and
+# an empty box asks for a number instead of being graded as 0. Each piece must be found exactly
+# once in jupyterquiz's numeric.js, so a new jupyterquiz that changes it fails loudly.
+_NUMERIC_PATCHES = [
+    ('    if (event.keyCode === 13) {\n        ths.blur();',
+     '    if (event.keyCode === 13 && ths.value.trim() === "") {\n'
+     '        var ask = document.getElementById("fb" + ths.id.split("-")[0]);\n'
+     '        ask.innerHTML = "Type a number first.";\n'
+     '        ask.className = "Feedback";\n'
+     '        ask.style.display = "block";\n'
+     '        return false;\n'
+     '    }\n'
+     '    if (event.keyCode === 13) {\n        ths.blur();'),
+    ("var submission = ths.value;",
+     'var submission = ths.value.trim().replace(",", ".");'),
+    ('lab.innerHTML = "Type numeric answer here:";',
+     'lab.innerHTML = "Your answer (a number; 1/3 works):";\n'
+     '    lab.htmlFor = id + "-0";'),
+    ("inp.onpaste = event => false;",
+     'inp.setAttribute("inputmode", "decimal");\n'
+     '    inp.setAttribute("autocomplete", "off");\n'
+     '    inp.setAttribute("enterkeyhint", "done");\n'
+     '    var check = document.createElement("button");\n'
+     '    check.type = "button";\n'
+     '    check.className = "QuizCheck";\n'
+     '    check.textContent = "Check";\n'
+     '    check.addEventListener("click", function () { check_numeric(inp, {keyCode: 13}); });\n'
+     '    aDiv.append(check);'),
+    ('        this.value = "";\n', ""),
+]
+
+
+def _patch_numeric(script: str) -> str:
+    from importlib.resources import files
+
+    original = files("jupyterquiz").joinpath("js", "numeric.js").read_text(encoding="utf-8")
+    if script.count(original) != 1:
+        raise RuntimeError("jupyterquiz's numeric.js is not in its script; update nflib.course.quiz")
+    patched = original
+    for old, new in _NUMERIC_PATCHES:
+        if patched.count(old) != 1:
+            raise RuntimeError(f"jupyterquiz's numeric.js changed ({old!r}); "
+                               "update nflib.course.quiz")
+        patched = patched.replace(old, new)
+    return script.replace(original, patched)
 
 
 # jupyterquiz's default palette, changed where text had less than 4.5:1 contrast (WCAG AA):
-# many-choice background, numeric input, feedback green. Each question sits on a light card so
-# the feedback and the input label stay readable on the dark theme too.
-_CARD_CSS = "#%s .Quiz { background: #fafafa; color: #101010; padding: 4px 8px 8px; }\n</style>"
+# many-choice background, numeric input, feedback green. Each question sits on a card: light on
+# a light page, dark on the site's dark theme (html[data-theme=dark]) and in JupyterLab's dark
+# themes (body[data-jp-theme-light=false]), with the choices, the feedback and the input label
+# at 4.5:1 or more on it. Choices, the answer box and its Check button are at least 44 px tall
+# (touch targets); a choice that has the keyboard focus is outlined.
+_CARD_CSS = """
+#QUIZ .Quiz { background: #fafafa; color: #101010; padding: 4px 8px 8px; --reader-cover: #fafafa; }
+#QUIZ .Quiz label.MCButton { min-height: 44px; box-sizing: border-box; }
+#QUIZ .Quiz label.MCButton:focus-within { outline: 3px solid #1a5fb4; outline-offset: 2px; }
+#QUIZ .Quiz .Input-text { display: inline-block; vertical-align: middle; min-height: 44px;
+  box-sizing: border-box; margin: 10px 8px 10px 0; }
+#QUIZ .Quiz .InpLabel { float: none; display: block; line-height: 1.4; margin: 6px 0 0; }
+#QUIZ .Quiz .QuizCheck { display: inline-block; vertical-align: middle; min-height: 44px;
+  min-width: 5.5em; margin: 10px 0; padding: 6px 16px; font: inherit; font-size: 18px;
+  color: #101010; background: #fafafa; border: 2px solid #392061; border-radius: 0.3rem;
+  cursor: pointer; }
+#QUIZ .Quiz .QuizCheck:focus-visible { outline: 3px solid #1a5fb4; outline-offset: 2px; }
+html[data-theme="dark"] #QUIZ .Quiz, body[data-jp-theme-light="false"] #QUIZ .Quiz {
+  background: #23272e; color: #eceff4; --reader-cover: #23272e; }
+html[data-theme="dark"] #QUIZ .Quiz label.MCButton,
+body[data-jp-theme-light="false"] #QUIZ .Quiz label.MCButton {
+  background: #2f353e; color: #eceff4; border-color: #6b7585; }
+html[data-theme="dark"] #QUIZ .Quiz label.MCButton.correctButton,
+html[data-theme="dark"] #QUIZ .Quiz label.MCButton.incorrectButton,
+body[data-jp-theme-light="false"] #QUIZ .Quiz label.MCButton.correctButton,
+body[data-jp-theme-light="false"] #QUIZ .Quiz label.MCButton.incorrectButton { color: #ffffff; }
+html[data-theme="dark"] #QUIZ .Quiz .InpLabel,
+body[data-jp-theme-light="false"] #QUIZ .Quiz .InpLabel { color: #eceff4; }
+html[data-theme="dark"] #QUIZ .Quiz .Feedback.correct,
+body[data-jp-theme-light="false"] #QUIZ .Quiz .Feedback.correct { color: #7fdc8f; }
+html[data-theme="dark"] #QUIZ .Quiz .Feedback.incorrect,
+body[data-jp-theme-light="false"] #QUIZ .Quiz .Feedback.incorrect { color: #ff9b9b; }
+html[data-theme="dark"] #QUIZ .Quiz .QuizCheck,
+body[data-jp-theme-light="false"] #QUIZ .Quiz .QuizCheck {
+  background: #2f353e; color: #eceff4; border-color: #b9a3e6; }
+html[data-theme="dark"] #QUIZ .Quiz label.MCButton:focus-within,
+html[data-theme="dark"] #QUIZ .Quiz .QuizCheck:focus-visible,
+body[data-jp-theme-light="false"] #QUIZ .Quiz label.MCButton:focus-within {
+  outline-color: #8cb4ff; }
+html[data-theme="dark"] #QUIZ .Quiz code, body[data-jp-theme-light="false"] #QUIZ .Quiz code {
+  background-color: #3b424d; color: #eceff4; }
+"""
 _COLORS = {
     "--jq-multiple-choice-bg": "#392061",
     "--jq-mc-button-bg": "#fafafa",
