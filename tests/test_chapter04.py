@@ -637,3 +637,32 @@ def test_cpu_measurements_are_only_reported(glued):
     machine-independent."""
     for key in ("ch4_nvp_cpu", "ch4_maf_cpu", "ch4_nvp_cpu_per_run", "ch4_maf_step_ratio"):
         assert glued[key] > 0, key
+
+
+@pytest.mark.slow
+def test_leak_as_the_clamp_varies(glued):
+    clamps = (0.05, 0.5, 3.0)
+    leak, kl = glued["ch4_clamp_leak"], glued["ch4_clamp_kl"]
+    assert len(leak) == len(kl) == len(clamps)
+    # c = 3 is the table's seed-0 run, sampled as in the leak cell
+    assert leak[2] == glued["ch4_leak"] and kl[2] == glued["ch4_kl_checkerboard_seeds"][0]
+    for c, eps, k in zip(clamps, leak, kl):
+        tag = f"{c:g}".replace(".", "p")
+        assert (glued[f"ch4_clamp_leak_{tag}"], glued[f"ch4_clamp_kl_{tag}"]) == (eps, k)
+        assert -math.log(1 - eps) <= k                       # the leak bound, for every clamp
+    # the log-det bound of the clamp: 8 layers in 2-D, one coordinate each, |s| < c
+    assert glued["ch4_clamp_max_change"] == pytest.approx(8 * 0.05, abs=1e-15)
+    assert glued["ch4_clamp_logdet"] <= 8 * 0.05
+    tight, flat = leak[0] > leak[-1] + 0.02, abs(leak[1] - leak[2]) < 0.02
+    verdict = glued["ch4_clamp_verdict"]
+    assert verdict.startswith("a tight clamp raises the leak") == (tight and flat)
+    # the tightest clamp's run again, and its leak by quadrature of its density on the board
+    run = train_toy("checkerboard", "realnvp", depth=8, seed=0, n_steps=300, clamp=0.05)
+    assert run.kl == pytest.approx(kl[0], abs=1e-6)
+    u = (np.arange(200) + 0.5) / 200
+    on_support = sum(np.mean(np.exp(run.flow.log_prob(np.stack(
+        [a.ravel(), b.ravel()], axis=1)))) for row in range(4) for col in range(4)
+        if (row + col) % 2 == 0
+        for a, b in [np.meshgrid(col - 2 + u, row - 2 + u)])
+    se = math.sqrt(leak[0] * (1 - leak[0]) / 20000)
+    assert leak[0] == pytest.approx(1 - on_support, abs=4 * se + 0.003)
