@@ -135,10 +135,17 @@ def _exercise_numeric(page, rendered, question, where) -> list[str]:
     errors = []
     right, wrong = numeric_submissions(question)
     box = page.locator(f"[id='{rendered['id']}-0']")
-    for number in (wrong, right):
+    check = page.locator(f"[id='quizWrap{rendered['id']}'] button.QuizCheck")
+    if check.count() != 1:
+        errors.append(f"{where}: no Check button beside the answer box")
+    for number, submit in ((wrong, "Enter"), (right, "Check")):
         box.click()
+        box.fill("")            # the box keeps what was typed: clear it for the next try
         box.press_sequentially(repr(float(number)))
-        box.press("Enter")
+        if submit == "Check" and check.count() == 1:
+            check.click()
+        else:
+            box.press("Enter")
         correct, feedback = numeric_outcome(question, number)
         state = _feedback_state(page, rendered["id"])
         errors += _check_feedback(state, correct, feedback, f"{where}, typed {number!r}")

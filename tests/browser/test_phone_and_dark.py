@@ -1,5 +1,7 @@
 """Every page on a phone (390 px wide) and in the dark theme: nothing spills off the screen,
-figures keep an opaque background, text and controls keep their contrast."""
+figures keep an opaque background, text and controls keep their contrast; search is in view,
+every box that scrolls sideways says so, controls are big enough to touch, quiz cards and slider
+panels turn dark."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from browsing import PHONE, open_tab, toc_html_pages
+from reader_checks import reader_checks
 
 pytestmark = pytest.mark.browser
 
@@ -144,6 +147,7 @@ class PhoneDarkReport:
     faint_controls: list[str]
     low_contrast_text: list[str]
     problems: list[str]
+    checks: dict
 
 
 @pytest.fixture(scope="session")
@@ -162,11 +166,12 @@ def phone_dark_report(browser, site):
                 see_through = [f"{i['src']} ({i['clear']:.0%} transparent)"
                                for i in tab.page.evaluate(_TRANSPARENCY_JS) if i["clear"] > 0]
                 contrast = tab.page.evaluate(_CONTRAST_JS)
+                checks = reader_checks(tab.page, phone=True)
                 problems = tab.problems()
                 cache[path] = PhoneDarkReport(
                     path=path, theme=tab.page.evaluate("() => document.documentElement.dataset.theme"),
                     overflow=overflow, see_through=see_through, faint_controls=contrast["controls"],
-                    low_contrast_text=contrast["text"], problems=problems)
+                    low_contrast_text=contrast["text"], problems=problems, checks=checks)
         return cache[path]
 
     return report
@@ -194,3 +199,33 @@ def test_dark_theme_keeps_text_and_controls_legible(phone_dark_report, path):
         f"{path}: controls with too little contrast in the dark theme: {report.faint_controls}")
     assert not report.low_contrast_text, (
         f"{path}: text with too little contrast in the dark theme: {report.low_contrast_text}")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_search_is_in_view_on_a_phone(phone_dark_report, path):
+    report = phone_dark_report(path)
+    assert report.checks["search"], f"{path} at {PHONE['width']} px: no search control in view"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_what_scrolls_sideways_on_a_phone_says_so(phone_dark_report, path):
+    report = phone_dark_report(path)
+    assert not report.checks["unmarked"], (
+        f"{path} at {PHONE['width']} px: boxes wider than their column with no scroll cue:\n"
+        + "\n".join(report.checks["unmarked"]))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_controls_are_big_enough_to_touch(phone_dark_report, path):
+    report = phone_dark_report(path)
+    assert not report.checks["small"], (
+        f"{path} at {PHONE['width']} px: controls too small to touch (quiz and slider controls "
+        f"44 px, others 24 px):\n" + "\n".join(report.checks["small"]))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_quiz_cards_and_slider_panels_turn_dark(phone_dark_report, path):
+    report = phone_dark_report(path)
+    assert not report.checks["panels"], (
+        f"{path}: quiz cards or slider panels on the dark theme:\n"
+        + "\n".join(report.checks["panels"]))

@@ -10,7 +10,11 @@ kind to readers (checked by tests/browser).
 * Every page gets a ``<meta name="description">`` from its first paragraph.
 * A code cell tagged ``remove-output`` that builds live ipywidgets only works in Jupyter or
   Binder: on the static site (which shows the kernel-free version of the figure) it is left out.
-  It stays in the notebook downloads and in Binder.
+  It stays in the notebook downloads and in Binder. The paragraph just before it that introduces
+  it ("In Jupyter or Binder, the next cell gives ...") is left out with it: on the site it would
+  describe a cell the reader cannot see.
+* The ``# BEGIN SOLUTION`` / ``# END SOLUTION`` lines that mark the solution in an exercise's
+  code (the learner versions are cut along them) are left out of the exercise pages' code.
 * A chapter's quiz (a cell calling ``show_quiz("<stem>")``) gets an answer key after it, hidden
   on screen and printed instead of the quiz's controls.
 """
@@ -25,6 +29,9 @@ STATIC = Path(__file__).parent / "static"
 DESCRIPTION_LENGTH = 160
 SHOW_QUIZ = re.compile(r"""show_quiz\(\s*["']([\w-]+)["']""")
 WIDGET_CODE = re.compile(r"^\s*(import ipywidgets|from ipywidgets import)", re.M)
+WIDGET_INTRO = re.compile(r"^\s*In Jupyter or Binder\b")
+SOLUTION_MARKER = re.compile(r"^[ \t]*# (?:BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+EXERCISE_DOCS = "exercises/"
 
 
 def _script_key(script):
@@ -85,12 +92,51 @@ def is_widget_only_cell(node) -> bool:
     return bool(WIDGET_CODE.search(code))
 
 
+def widget_intro(node):
+    """The paragraph just before a widget-only cell that introduces it, or None."""
+    from docutils import nodes
+
+    parent = node.parent
+    index = parent.index(node)
+    if index == 0:
+        return None
+    before = parent[index - 1]
+    if isinstance(before, nodes.paragraph) and WIDGET_INTRO.match(before.astext()):
+        return before
+    return None
+
+
 def _drop_widget_cells(app, doctree):
     from docutils import nodes
 
     for node in list(doctree.findall(nodes.container)):
         if is_widget_only_cell(node):
+            intro = widget_intro(node)
+            if intro is not None:
+                intro.parent.remove(intro)
             node.parent.remove(node)
+
+
+# --------------------------------------------------------------------------- solution markers
+
+def strip_solution_markers(code: str) -> str:
+    """The code without its ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines."""
+    return SOLUTION_MARKER.sub("", code)
+
+
+def _strip_solution_markers(app, doctree):
+    from docutils import nodes
+
+    if not app.env.docname.startswith(EXERCISE_DOCS):
+        return
+    for block in list(doctree.findall(nodes.literal_block)):
+        text = block.astext()
+        if not SOLUTION_MARKER.search(text):
+            continue
+        stripped = strip_solution_markers(text)
+        block.rawsource = stripped
+        block.children = []
+        block += nodes.Text(stripped)
 
 
 # --------------------------------------------------------------------------- quiz answer key
@@ -155,6 +201,7 @@ def setup(app):
     app.connect("config-inited", _add_static)
     app.add_js_file("reader.js", defer="defer")
     app.connect("doctree-read", _drop_widget_cells)
+    app.connect("doctree-read", _strip_solution_markers)
     app.connect("html-page-context", _add_description)
     app.connect("html-page-context", _add_answer_key)
     app.connect("html-page-context", _dedupe_scripts, priority=900)

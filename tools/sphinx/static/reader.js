@@ -3,7 +3,11 @@
  * - a display equation slightly wider than the column is scaled down to fit; one that still
  *   does not fit (on a phone) scrolls inside its own box, says so, and can be scrolled with the
  *   keyboard;
- * - every box that scrolls sideways (tables, long formulas) can be reached with the Tab key;
+ * - every box that scrolls sideways (tables, long formulas, inline ones and those in quiz
+ *   feedback) can be reached with the Tab key and shows that it scrolls (.reader-scrolls: a shadow
+ *   at the hidden side; tables also get a hint);
+ * - a tap on a link in the phone's table-of-contents drawer closes the drawer;
+ * - search results quote the page's prose, not its table of contents, code or outputs;
  * - "select all that apply" quiz choices are check boxes, not radio buttons, for screen readers;
  * - before printing (and before tools/make_pdf.py prints a page) every solution, dropdown and
  *   hidden cell is opened.
@@ -47,7 +51,23 @@
     });
   }
 
-  // a box the reader scrolls sideways must take keyboard focus (WCAG 2.1.1)
+  // a table box that scrolls says so above the table
+  function tableHint(box, scrolls) {
+    var hint = box.previousElementSibling;
+    var has = hint && hint.classList.contains("reader-table-hint");
+    if (scrolls && !has && box.querySelector("table")) {
+      var note = document.createElement("span");
+      note.className = "reader-table-hint";
+      note.setAttribute("aria-hidden", "true");
+      note.textContent = "scroll the table sideways \u2194";
+      box.parentElement.insertBefore(note, box);
+    } else if (!scrolls && has) {
+      hint.remove();
+    }
+  }
+
+  // a box the reader scrolls sideways must take keyboard focus (WCAG 2.1.1) and show that it
+  // scrolls (display equations are marked by fitEquations)
   function focusableScrollBoxes() {
     var root = article();
     if (!root) { return; }
@@ -55,6 +75,12 @@
       var style = getComputedStyle(el);
       var scrolls = (style.overflowX === "auto" || style.overflowX === "scroll")
         && el.scrollWidth > el.clientWidth + 1;
+      var display = el.tagName === "MJX-CONTAINER" && el.getAttribute("display") === "true"
+        && el.parentElement && el.parentElement.matches("div.math");
+      if (!display && !el.closest("pre, .highlight")) {
+        el.classList.toggle("reader-scrolls", scrolls);
+        if (el.tagName === "DIV") { tableHint(el, scrolls); }
+      }
       if (!scrolls) {
         if (el.dataset.readerScroll) {
           el.removeAttribute("tabindex");
@@ -103,9 +129,52 @@
     pending = setTimeout(function () { pending = null; whenTypeset(layout); }, 150);
   }
 
+  // a tap on a link in the table-of-contents drawer (a modal dialog on phones) closes the drawer,
+  // then shows the place the link points to on this page
+  function closeDrawerOnLink(event) {
+    var link = event.target.closest && event.target.closest("a[href]");
+    var drawer = link && link.closest("dialog[open]");
+    if (!drawer || !/sidebar-modal/.test(drawer.id)) { return; }
+    var url = new URL(link.href, location.href);
+    drawer.close();
+    if (url.pathname === location.pathname && url.hash) {
+      var target = document.getElementById(decodeURIComponent(url.hash.slice(1)));
+      if (target) { setTimeout(function () { target.scrollIntoView(); }, 0); }
+    }
+  }
+  document.addEventListener("click", closeDrawerOnLink);
+
+  // quiz feedback is typeset after a choice: mark its formulas that scroll once it is shown
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest(".Quiz")) { setTimeout(relayout, 300); }
+  });
+  document.addEventListener("keyup", function (event) {
+    if (event.key === "Enter" && event.target.closest && event.target.closest(".Quiz")) {
+      setTimeout(relayout, 300);
+    }
+  });
+
+  // the text search results quote: the page's prose, without its table of contents, navigation,
+  // code, outputs, quizzes or the printed answer key
+  var NOT_PROSE = ".headerlink, script, style, nav, .bd-sidebar-secondary, .bd-header-article, "
+    + ".bd-toc, .prev-next-area, footer, pre, .highlight, .cell_input, .cell_output, .output, "
+    + ".Quiz, .reader-answer-key, .toctree-wrapper";
+  function proseText(htmlString, anchor) {
+    var doc = new DOMParser().parseFromString(htmlString, "text/html");
+    doc.querySelectorAll(NOT_PROSE).forEach(function (el) { el.remove(); });
+    var main = doc.querySelector("article.bd-article") || doc.querySelector('[role="main"]');
+    if (!main) { return ""; }
+    if (anchor) {
+      var part = main.querySelector(anchor);
+      if (part) { return part.textContent; }
+    }
+    return main.textContent;
+  }
+
   // search results quote the page's text: show formulas without their TeX delimiters and commands
   function plainSearchSummaries() {
     if (typeof Search === "undefined" || !Search.makeSearchSummary || Search.readerPlain) { return; }
+    if (Search.htmlToText) { Search.htmlToText = proseText; }
     var original = Search.makeSearchSummary;
     Search.makeSearchSummary = function () {
       var summary = original.apply(this, arguments);
@@ -120,6 +189,7 @@
     Search.readerPlain = true;
   }
   plainSearchSummaries();
+  document.addEventListener("DOMContentLoaded", plainSearchSummaries);
 
   window.readerLayout = layout;
   window.readerPrepareForPrint = function () {
