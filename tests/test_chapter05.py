@@ -333,6 +333,8 @@ def test_looking_at_the_model(glued):
     assert glued["ch5_sample_near_min"] > glued["ch5_test_near_min"]
     assert glued["ch5_sample_near_median"] > glued["ch5_test_near_median"]
     assert glued["ch5_copy_verdict"] == "more"
+    # "lowering the temperature changes them little", next to the change between samples
+    assert 0 < glued["ch5_temperature_change"] < glued["ch5_between_samples"] / 2
     # test latents have a length near sqrt(64), far from the base's mode z = 0
     assert 7.0 < glued["ch5_test_z_norm"] < 10.0
     # the scale check: both levels' latents spread a little more than standard normals
