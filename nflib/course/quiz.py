@@ -348,7 +348,8 @@ def quiz_html_and_js(questions: list, name: str = "quiz", shuffle_answers: bool 
 
 
 # jupyterquiz's numeric questions, changed so they work with touch and keyboard: a Check button
-# beside the box (Enter still checks), the phone's number keyboard, no clearing of the typed
+# beside the box (Enter still checks), the phone's number keyboard (the full keyboard when an
+# answer is negative: number pads have no minus sign), no clearing of the typed
 # answer when the box takes focus again, pasting allowed, a decimal comma read as a point, and
 # an empty box asks for a number instead of being graded as 0. Each piece must be found exactly
 # once in jupyterquiz's numeric.js, so a new jupyterquiz that changes it fails loudly.
@@ -368,7 +369,10 @@ _NUMERIC_PATCHES = [
      'lab.innerHTML = "Your answer (a number; 1/3 works):";\n'
      '    lab.htmlFor = id + "-0";'),
     ("inp.onpaste = event => false;",
-     'inp.setAttribute("inputmode", "decimal");\n'
+     '// the number keyboard, unless an answer is negative: a phone\'s number pad has no minus\n'
+     '    var signed = qa.answers.some(function (a) {\n'
+     '        return (a.range || [a.value]).some(function (v) { return v < 0; }); });\n'
+     '    inp.setAttribute("inputmode", signed ? "text" : "decimal");\n'
      '    inp.setAttribute("autocomplete", "off");\n'
      '    inp.setAttribute("enterkeyhint", "done");\n'
      '    var check = document.createElement("button");\n'
