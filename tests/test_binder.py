@@ -1,12 +1,15 @@
-"""Binder and `make lab` open the chapters as notebooks: Binder's files install what running (not
-building) the book needs, make jupytext's notebook the default viewer of .md files, and add
-jupyterlab-myst; the repository address comes from one place in _config.yml."""
+"""Binder and `make lab` open the notebooks the book's build writes (notebooks/...): Binder installs
+exactly the book's pinned environment plus JupyterLab and jupyterlab-myst, in versions that agree,
+its postBuild builds the book and lays out the notebooks, and jupytext's notebook is the default
+viewer of the .md sources; the repository address comes from one place in _config.yml."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,13 +66,45 @@ def test_binder_has_a_python_the_numpy_stack_accepts():
     assert match and int(match.group(1)) >= 11, f"binder/runtime.txt says {runtime!r}"
 
 
-def test_binder_installs_jupyterlab_jupytext_and_jupyterlab_myst_but_not_the_build_tools():
+def test_binder_installs_the_books_pinned_environment_and_jupyterlab():
+    """postBuild builds the book (so the notebooks carry its numbers): Binder installs everything
+    requirements.txt pins, at the same versions (PyYAML included), and the Lab extensions."""
     wanted = requirements(BINDER / "requirements.txt")
-    for name in ("jupyterlab", "jupytext", "jupyterlab-myst", "ipykernel", "ipywidgets", "-e ."):
+    book = requirements(ROOT / "requirements.txt")
+    missing = sorted(set(book) - set(wanted))
+    assert not missing, f"binder/requirements.txt does not install {missing}"
+    for name in ("jupyterlab", "jupytext", "jupyterlab-myst", "ipykernel", "ipywidgets", "pyyaml",
+                 "jupyter-book", "sphinx", "myst-parser", "-e ."):
         assert name in wanted, f"binder/requirements.txt does not install {name}"
-    assert not BUILD_ONLY & set(wanted), f"Binder installs build tools: {BUILD_ONLY & set(wanted)}"
     unpinned = [n for n, pin in wanted.items() if not pin and n != "-e ."]
     assert not unpinned, f"unpinned in binder/requirements.txt: {unpinned}"
+
+
+def test_binder_builds_the_notebooks_it_opens():
+    post_build = (BINDER / "postBuild").read_text()
+    assert "jupyter-book build ." in post_build
+    assert "tools/lab_notebooks.py _build/html notebooks" in post_build
+    makefile = (ROOT / "Makefile").read_text()
+    lab = re.search(r"^lab:.*?(?=^\S|\Z)", makefile, re.M | re.S).group(0)
+    assert "book" in lab.splitlines()[0] and "tools/lab_notebooks.py _build/html notebooks" in lab
+    assert re.search(r"^test-lab:", makefile, re.M), "the Makefile has no `test-lab` target"
+    readme = (ROOT / "README.md").read_text()
+    assert "make test-lab" in readme and "notebooks/" in readme
+
+
+def test_the_lab_extensions_agree():
+    """`jupyter labextension list` flags no extension as incompatible with this JupyterLab."""
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent))
+    if jupyter is None or not Path(sys.executable).parent.joinpath("jupyter-lab").exists():
+        import pytest
+
+        pytest.skip("JupyterLab is not installed here (pip install -r requirements-lab.txt)")
+    result = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True,
+                            timeout=120)
+    report = result.stdout + result.stderr
+    assert "jupyterlab-myst" in report and "jupyterlab-jupytext" in report, report
+    assert "not compatible" not in report and "incompatible" not in report.lower(), report
+    assert " X" not in re.sub(r"\x1b\[[0-9;]*m", "", report), report
 
 
 def test_binder_pins_agree_with_the_book():

@@ -11,7 +11,12 @@ one Markdown cell:
 * ``{math}`` blocks become ``$$ ... $$`` (with ``\\tag{}`` for a numbered equation), dropdowns
   and solutions become ``<details>``, admonitions become quotations with a bold title,
   ``{exercise-start}`` becomes a heading, code blocks become fenced code;
+* definition lists (the chapters' "Key terms") become bulleted lists with the term in bold;
+* ``{exercise}`` and ``{exercise-start}`` carry the number the site shows ("Exercise 3.2");
 * target labels ``(name)=`` and ``%`` comments are dropped; any other role keeps its text.
+
+:func:`caption_markdown` gives the Markdown shown under a figure a code cell draws ("**Fig. 3.1**
+caption"): on the site the caption lives in the cell's metadata, which Jupyter does not show.
 
 :func:`convert_code` makes a code cell run without the book's tool chain (``myst_nb.glue``
 becomes a no-op when myst-nb is not installed). The resolver passed in knows the book (see
@@ -29,6 +34,7 @@ FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|:{3,}|~{3,})\s*"
 TARGET = re.compile(r"^\s*\([\w:./-]+\)=\s*$")
 COMMENT = re.compile(r"^\s*%")
 OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
+DEFINITION = re.compile(r"^:\s+(?P<text>.*)$")
 
 ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention",
                "danger", "error", "seealso", "admonition", "margin", "sidebar", "topic"}
@@ -69,6 +75,11 @@ class Resolver:
 
     def cite(self, keys: list[str], kind: str) -> str:
         return ", ".join(keys)
+
+    def number(self, label: str) -> str | None:
+        """What the site calls the numbered figure, table or exercise ``label`` ("Fig. 3.1",
+        "Exercise 3.2"), or None."""
+        return None
 
 
 def leftover_myst(text: str) -> list[str]:
@@ -168,6 +179,25 @@ def _split_options(body: list[str]) -> tuple[dict, list[str]]:
     return options, body[i:]
 
 
+MATH_ENV = re.compile(r"^\\begin\{(?P<env>equation|align|gather|multline|alignat|flalign)\*?\}")
+DOLLARS_CLOSE = re.compile(r"^\s*\$\$\s*(?:\((?P<label>[\w:.-]+)\))?\s*$")
+
+
+def display_math(body: list[str], number: str | None) -> list[str]:
+    """A display formula as ``$$ ... $$`` holding a starred environment, with ``\\tag{3.2}`` when
+    the book numbers it. Plain Jupyter (MathJax) shows it as the site does; so does
+    jupyterlab-myst, which would otherwise number every ``$$`` formula by itself (1), (2), ..."""
+    lines = [line for line in body if line.strip()]
+    tag = [rf"\tag{{{number}}}"] if number else []
+    first = MATH_ENV.match(lines[0].strip()) if lines else None
+    if first and lines[-1].strip().startswith(rf"\end{{{first.group('env')}"):
+        env = first.group("env")
+        head = lines[0].replace(rf"\begin{{{env}}}", rf"\begin{{{env}*}}", 1)
+        tail = lines[-1].replace(rf"\end{{{env}}}", rf"\end{{{env}*}}", 1)
+        return ["$$", head, *lines[1:-1], *tag, tail, "$$"]
+    return ["$$", r"\begin{equation*}", *lines, *tag, r"\end{equation*}", "$$"]
+
+
 def _quote(lines: list[str]) -> list[str]:
     return [("> " + line).rstrip() for line in lines]
 
@@ -177,9 +207,7 @@ def _directive(name: str, argument: str, options: dict, body: list[str],
     """The Jupyter Markdown lines for one directive (its body already converted)."""
     if name == "math":
         label = options.get("label")
-        number = resolver.equation(label) if label else None
-        tag = [rf"\tag{{{number}}}"] if number else []
-        return ["$$", *[line for line in body if line.strip()], *tag, "$$"]
+        return display_math(body, resolver.equation(label) if label else None)
     if name in CODE_BLOCKS:
         return [f"```{argument}".rstrip(), *body, "```"]
     if name in ("dropdown", "solution", "toggle"):
@@ -188,10 +216,12 @@ def _directive(name: str, argument: str, options: dict, body: list[str],
             title = "Solution"
         return ["<details>", f"<summary>{title}</summary>", "", *body, "", "</details>"]
     if name == "exercise":
-        heading = f"**Exercise{': ' + argument if argument else ''}**"
+        number = resolver.number(options["label"]) if options.get("label") else None
+        heading = f"**{number or 'Exercise'}{': ' + argument if argument else ''}**"
         return _quote([heading, "", *body])
     if name == "exercise-start":
-        return [f"## Exercise: {argument}".rstrip()]
+        number = resolver.number(options["label"]) if options.get("label") else None
+        return [f"## {number or 'Exercise'}: {argument}".rstrip().rstrip(":")]
     if name == "solution-start":
         return ["### Solution"]
     if name in ("exercise-end", "solution-end"):
@@ -212,6 +242,24 @@ def _directive(name: str, argument: str, options: dict, body: list[str],
         return body if name == "glossary" else []
     # unknown directive: keep what it says
     return ([f"**{argument}**", ""] if argument else []) + body
+
+
+def _definition_item(lines: list[str], i: int, out: list[str], resolver: Resolver) -> int:
+    """Append the definition-list item whose term is ``lines[i]`` as a bulleted item (term in
+    bold, definitions after a colon, continuation lines indented); return the next line's index."""
+    term = convert_roles(lines[i].strip(), resolver)
+    definitions, j = [], i + 1
+    while j < len(lines) and (DEFINITION.match(lines[j]) or
+                              (lines[j].startswith("  ") and lines[j].strip())):
+        match = DEFINITION.match(lines[j])
+        if match:
+            definitions.append([match.group("text")])
+        else:
+            definitions[-1].append(lines[j].strip())
+        j += 1
+    text = " ".join(" ".join(d) for d in definitions)
+    out.append(convert_roles(f"- **{term}**: {text}", resolver))
+    return j
 
 
 def convert_markdown(text: str, resolver: Resolver) -> str:
@@ -245,11 +293,34 @@ def convert_markdown(text: str, resolver: Resolver) -> str:
         if TARGET.match(line) or COMMENT.match(line):
             i += 1
             continue
+        if line.strip() == "$$":
+            close = next((j for j in range(i + 1, len(lines)) if DOLLARS_CLOSE.match(lines[j])), None)
+            if close is not None:
+                label = DOLLARS_CLOSE.match(lines[close]).group("label")
+                indent = line[:len(line) - len(line.lstrip())]
+                math = display_math(lines[i + 1:close], resolver.equation(label) if label else None)
+                out += [m if m.startswith(indent) else indent + m for m in math]
+                i = close + 1
+                continue
+        if line.strip() and i + 1 < len(lines) and DEFINITION.match(lines[i + 1]):
+            i = _definition_item(lines, i, out, resolver)
+            continue
         out.append(convert_roles(line, resolver))
         i += 1
     # a role may span two lines: a second pass over the joined text
     result = convert_roles("\n".join(out), resolver)
     return re.sub(r"\n{3,}", "\n\n", result).strip("\n")
+
+
+def caption_markdown(caption: str, label: str | None, resolver: Resolver) -> str:
+    """The Markdown under a figure drawn by a code cell: "**Fig. 3.1** caption" (the number and
+    a link to the figure on the site when the book knows ``label``)."""
+    text = convert_markdown(" ".join(caption.split()), resolver)
+    number = resolver.number(label) if label else None
+    if not number:
+        return text
+    _, url = resolver.link("numref", label, None)
+    return f"**{_markdown_link(number, url)}** {text}"
 
 
 def convert_code(source: str) -> str:
