@@ -226,7 +226,12 @@ _CODE = re.compile(r"\bimport \w|\bdef \w+\(|\bnp\.\w+\(|^>>>", re.M)
 
 
 def test_search_results_quote_prose(browser, site):
-    with open_tab(browser, site, viewport=DESKTOP) as tab:
+    with open_tab(browser, site, viewport=DESKTOP, skip_scripts=("tex-chtml.js",)) as tab:
+        # the search button in view at desktop width opens the search box
+        tab.goto(CHAPTERS[-1] if CHAPTERS else PAGES[-1])
+        tab.page.locator(".bd-header-article .search-button__button").click()
+        assert tab.page.evaluate("() => document.getElementById('pst-search-dialog').open"), (
+            "the header's search button does not open the search box")
         tab.goto("search.html?q=coupling")
         tab.page.locator("#search-results li p.context").first.wait_for(timeout=30000)
         tab.page.wait_for_timeout(1500)
