@@ -1,38 +1,48 @@
-"""How fast nflib trains, and how much of that time is spent in useful matrix products.
+"""How close nflib comes to the numpy kernels its network needs, at small and large batches.
 
-Model: ``nf.realnvp(2, 8, (64, 64))``, an 8-layer RealNVP on 2-D data, batch 512. Prints
+Model: ``nf.realnvp(2, 8, (64, 64))``, an 8-layer RealNVP on 2-D data (64x64 tanh conditioners),
+moved away from its identity initialisation. For batch 512, 8192 and 100,000 it prints the time
+of three paths and their ratio to a floor:
 
-(a) the throughput of ``flow.log_prob`` and of one training step (``nll_and_grad`` plus an
-    ``Adam`` update);
-(b) the time of the same layers' matrix products alone: for every coupling layer's MLP, the
-    forward products h_{k-1} W_k and, for a training step, the backward products h_{k-1}^T G_k
-    (weight gradients) and G_k W_k^T (gradients of the inputs), with the same shapes;
-(c) the ratio (b)/(a): the share of the time spent in those products;
-(d) the overhead of the library: its time over that of a minimal hand-written numpy forward
-    (``log_prob``) and forward/backward (``nll_and_grad``) of exactly the same network, the same
-    kernels (matmul, tanh, exp) with no classes, checks or dictionaries (target: at most 1.15x
-    and 1.25x), and, when PyTorch is installed, PyTorch CPU's time over nflib's.
+* ``log_prob``: ``flow.log_prob(x)``;
+* ``nll_and_grad``: ``nf.nll_and_grad(flow, x)``;
+* ``training step``: ``nll_and_grad`` plus an ``Adam`` update;
 
-Times are CPU time of this process, medians over ``--repeats`` runs of a block of 10 calls; the
-share is the median of per-run ratios, each run timing the layers and their matrix products
-back to back, so a busy machine affects both alike. BLAS runs on one thread (``--threads`` to
-change): these matrices are far too small to gain from more.
+* the floor, "kernels": only the numpy calls the network cannot do without, each writing into
+  an output allocated once beforehand. For ``log_prob``, per layer: the three matrix products
+  of the MLP, its two tanh activations, the tanh of the soft clamp and the exp of the log-scale;
+  for the gradient paths also the backward products (weight gradients h^T G, bias gradients
+  1^T G, input gradients G W^T). No bias additions, no elementwise algebra, no bookkeeping: a
+  floor that no numpy code can reach, so the ratio is the cost of everything else.
 
-    python benchmarks/nflib_perf.py [--repeats 41] [--batch 512] [--threads 1] [--profile]
+Rounds are interleaved in one process (nflib, then the floor, then nflib, ...), so a busy
+machine slows both alike; each figure is the median over rounds of the per-round ratio (CPU time
+of this process). BLAS runs on one thread. With PyTorch installed, the same network written in
+torch (float64, one thread) is timed in the same rounds and its time over nflib's printed.
+
+``--keep-freed-memory`` calls ``nflib.mlp.keep_freed_memory()`` first (a process-wide allocator
+setting); compare a run with and without it to see what it is still worth.
+
+    python benchmarks/nflib_perf.py [--batches 512 8192 100000] [--seconds 20]
+                                    [--keep-freed-memory] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 
 
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeats", type=int, default=41, help="timed runs; the median is printed")
-    p.add_argument("--batch", type=int, default=512)
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    p.add_argument("--batches", type=int, nargs="+", default=[512, 8192, 100_000])
+    p.add_argument("--seconds", type=float, default=20.0,
+                   help="CPU seconds to spend per batch size (more rounds: steadier medians)")
+    p.add_argument("--min-rounds", type=int, default=5)
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="call nflib.mlp.keep_freed_memory() before timing")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of training steps")
     return p.parse_args()
 
@@ -40,13 +50,40 @@ def _parse():
 ARGS = _parse() if __name__ == "__main__" else None
 if ARGS is not None:  # BLAS reads these when numpy is first imported
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+        os.environ[var] = "1"
 
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import nflib as nf  # noqa: E402
+
+N_LAYERS, HIDDEN = 8, (64, 64)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_description() -> str:
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return "threadpoolctl not installed (BLAS unknown)"
+    threadpool_limits(1)
+    parts = []
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            parts.append(f"{info.get('internal_api')} {info.get('version')} "
+                         f"kernel {info.get('architecture')}, {info.get('num_threads')} thread(s)")
+    return "; ".join(parts) or "no BLAS found by threadpoolctl"
 
 
 def block_time(fn, calls: int) -> float:
@@ -57,103 +94,55 @@ def block_time(fn, calls: int) -> float:
     return (time.process_time() - start) / calls
 
 
-def paired_times(fn, baseline, repeats: int, calls: int = 10):
-    """Median times of ``fn`` and ``baseline`` and the median of their per-run ratio.
+class Kernels:
+    """The floor: the network's matmul, tanh and exp calls, into outputs allocated once."""
 
-    The two are timed alternately, so that each ratio compares runs made under the same load
-    (the machine may be shared); CPU time of this process, not wall-clock time.
-    """
-    fn(), baseline()  # warm up
-    t_fn, t_base = [], []
-    for _ in range(repeats):
-        t_fn.append(block_time(fn, calls))
-        t_base.append(block_time(baseline, calls))
-    t_fn, t_base = np.array(t_fn), np.array(t_base)
-    return float(np.median(t_fn)), float(np.median(t_base)), float(np.median(t_base / t_fn))
-
-
-def matmul_workload(flow, batch: int, rng, backward: bool):
-    """A function doing exactly the matrix products of the flow's MLPs, with the same shapes."""
-    jobs = []
-    for layer in flow.bijection:
-        weights = layer.net.weights
-        acts = [rng.standard_normal((batch, w.shape[0])) for w in weights]
-        grads = [rng.standard_normal((batch, w.shape[1])) for w in weights]
-        for w, h, g in zip(weights, acts, grads):
-            jobs.append((h, w))               # forward: h W
-            if backward:
-                jobs.append((h.T, g))         # weight gradient: h^T G
-                jobs.append((g, w.T))         # input gradient: G W^T
-
-    def run():
-        for a, b in jobs:
-            a @ b
-    return run
-
-
-class BareRealNVP:
-    """The same 8-layer RealNVP on d = 2, written as plain numpy: the floor nflib is held to."""
-
-    def __init__(self, flow):
-        self.c = flow.bijection[0].clamp
+    def __init__(self, flow, n: int, rng):
         self.layers = []
         for layer in flow.bijection:
-            keep, move = int(np.arange(2)[layer._keep][0]), int(np.arange(2)[layer._move][0])
-            w, b = layer.net.weights, layer.net.biases
-            self.layers.append((keep, move, np.concatenate([w[0], b[0][None, :]]),
-                                w[1], b[1], w[2], b[2]))
+            (w0, w1, w2), (b0, _, _) = layer.net.weights, layer.net.biases
+            wb0 = np.concatenate([w0, b0[None, :]])
+            h0 = np.ones((n, wb0.shape[0]))
+            h0[:, 0] = rng.standard_normal(n)
+            arrays = dict(
+                h0=h0, wb0=wb0, w1=w1, w2=w2, w1t=np.ascontiguousarray(w1.T), w2t=w2.T,
+                a1=np.empty((n, w1.shape[0])), a2=np.empty((n, w2.shape[0])),
+                out=np.empty((n, w2.shape[1])), th=np.empty((n, w2.shape[1] // 2)),
+                scale=np.empty((n, w2.shape[1] // 2)), ones=np.ones(n),
+                g_out=rng.standard_normal((n, w2.shape[1])) / n,
+                g2=np.empty((n, w2.shape[0])), g1=np.empty((n, w1.shape[0])),
+                gw2=np.empty(w2.shape), gb2=np.empty(w2.shape[1]), gw1=np.empty(w1.shape),
+                gb1=np.empty(w1.shape[1]), gwb0=np.empty(wb0.shape), g_in=np.empty(n))
+            self.layers.append(arrays)
 
-    def _inverse(self, x):
-        """z = f^{-1}(x), log|det df^{-1}/dx| and the activations for the backward pass."""
-        z, log_det, tape = x.copy(), np.zeros(x.shape[0]), []
-        for keep, move, wb0, w1, b1, w2, b2 in reversed(self.layers):
-            h0 = np.empty((z.shape[0], 2))
-            h0[:, 0], h0[:, 1] = z[:, keep], 1.0
-            h1 = np.tanh(h0 @ wb0)
-            h2 = np.tanh(h1 @ w1 + b1)
-            out = h2 @ w2 + b2
-            th = np.tanh(out[:, 0] / self.c)
-            s = self.c * th
-            inv = np.exp(-s)
-            z[:, move] = (z[:, move] - out[:, 1]) * inv
-            log_det -= s
-            tape.append((h0, h1, h2, th, inv, z[:, move].copy()))
-        return z, log_det, tape
+    def forward(self):
+        for a in self.layers:
+            np.matmul(a["h0"], a["wb0"], out=a["a1"])
+            np.tanh(a["a1"], out=a["a1"])
+            np.matmul(a["a1"], a["w1"], out=a["a2"])
+            np.tanh(a["a2"], out=a["a2"])
+            np.matmul(a["a2"], a["w2"], out=a["out"])
+            np.tanh(a["out"][:, :a["th"].shape[1]], out=a["th"])
+            np.exp(a["th"], out=a["scale"])
 
-    def log_prob(self, x):
-        z, log_det, _ = self._inverse(x)
-        return -0.5 * np.einsum("ij,ij->i", z, z) - np.log(2 * np.pi) + log_det
+    def backward(self):
+        for a in reversed(self.layers):
+            np.matmul(a["a2"].T, a["g_out"], out=a["gw2"])
+            np.matmul(a["ones"], a["g_out"], out=a["gb2"])
+            np.matmul(a["g_out"], a["w2t"], out=a["g2"])
+            np.matmul(a["a1"].T, a["g2"], out=a["gw1"])
+            np.matmul(a["ones"], a["g2"], out=a["gb1"])
+            np.matmul(a["g2"], a["w1t"], out=a["g1"])
+            np.matmul(a["h0"].T, a["g1"], out=a["gwb0"])
+            np.matmul(a["g1"], a["wb0"][0], out=a["g_in"])
 
-    def nll_and_grad(self, x):
-        z, log_det, tape = self._inverse(x)
-        n = x.shape[0]
-        loss = -np.mean(-0.5 * np.einsum("ij,ij->i", z, z) - np.log(2 * np.pi) + log_det)
-        g, g_ld, grads, ones = z / n, -1.0 / n, [], np.ones(n)
-        for (keep, move, wb0, w1, _, w2, _), (h0, h1, h2, th, inv, zm) in zip(
-                self.layers, reversed(tape)):
-            g_move = g[:, move]
-            g_x_move = g_move * inv
-            g_out = np.empty((n, 2))
-            g_out[:, 0] = (-(g_move * zm) - g_ld) * (1.0 - th * th)
-            g_out[:, 1] = -g_x_move
-            grads += [h2.T @ g_out, ones @ g_out]
-            g_pre1 = g_out @ w2.T
-            h2 *= h2
-            np.subtract(1.0, h2, out=h2)
-            g_pre1 *= h2
-            grads += [h1.T @ g_pre1, ones @ g_pre1]
-            g_pre0 = g_pre1 @ w1.T
-            h1 *= h1
-            np.subtract(1.0, h1, out=h1)
-            g_pre0 *= h1
-            grads.append(h0.T @ g_pre0)
-            g[:, keep] += g_pre0 @ wb0[0]
-            g[:, move] = g_x_move
-        return loss, grads
+    def forward_backward(self):
+        self.forward()
+        self.backward()
 
 
-def torch_times(flow, x, repeats: int):
-    """PyTorch CPU (float64, one thread) times of log_prob and of loss.backward(), or None."""
+def torch_paths(flow, x):
+    """The same network in PyTorch CPU (float64, one thread): (log_prob, loss.backward), or None."""
     try:
         import torch
     except ImportError:
@@ -179,77 +168,98 @@ def torch_times(flow, x, repeats: int):
             log_det = log_det - s
         return -0.5 * (z * z).sum(1) - np.log(2 * np.pi) + log_det
 
+    def log_prob_no_grad():
+        with torch.no_grad():
+            log_prob()
+
     def train():
-        loss = -log_prob().mean()
-        loss.backward()
+        (-log_prob().mean()).backward()
 
-    with torch.no_grad():
-        t_lp = np.median([block_time(log_prob, 10) for _ in range(repeats)])
-    t_tr = np.median([block_time(train, 10) for _ in range(repeats)])
-    return float(t_lp), float(t_tr)
+    return log_prob_no_grad, train
 
 
-def main(args) -> None:
-    nf.mlp.keep_freed_memory()  # as fit() does: freed activations stay in the process for reuse
-    rng = np.random.default_rng(0)
-    flow = nf.Flow(nf.StandardNormal(2), nf.realnvp(2, 8, (64, 64), rng=rng))
-    # move away from the identity initialisation so the timings see a generic network
-    for p in flow.parameters().values():
-        p += 0.1 * rng.standard_normal(p.shape)
-    x = nf.datasets.TwoMoons().sample(args.batch, rng)
-    opt = nf.Adam(flow.parameters(), lr=1e-4)
+def measure(flow, x, seconds: float, min_rounds: int):
+    """Median per-round ratios of each path to its floor (and of torch to nflib)."""
+    rng = np.random.default_rng(1)
+    floor = Kernels(flow, x.shape[0], rng)
+    opt = nf.Adam(flow.parameters(), lr=1e-7)
 
     def train_step():
         _, grads = nf.nll_and_grad(flow, x)
         opt.step(grads)
 
-    mm_forward = matmul_workload(flow, args.batch, rng, backward=False)
-    mm_training = matmul_workload(flow, args.batch, rng, backward=True)
-    rows = [("log_prob", *paired_times(lambda: flow.log_prob(x), mm_forward, args.repeats)),
-            ("nll_and_grad", *paired_times(lambda: nf.nll_and_grad(flow, x), mm_training,
-                                           args.repeats)),
-            ("training step (+ Adam)", *paired_times(train_step, mm_training, args.repeats))]
-    _, grads = nf.nll_and_grad(flow, x)
-    spare = nf.Adam({k: p.copy() for k, p in flow.parameters().items()}, lr=1e-4)
-    t_adam = float(np.median([block_time(lambda: spare.step(grads), 10)
-                              for _ in range(args.repeats)]))
+    paths = {"log_prob": (lambda: flow.log_prob(x), floor.forward),
+             "nll_and_grad": (lambda: nf.nll_and_grad(flow, x), floor.forward_backward),
+             "training step": (train_step, floor.forward_backward)}
+    torch_fns = torch_paths(flow, x)
+    extra = {}
+    if torch_fns is not None:
+        extra = {"log_prob": torch_fns[0], "nll_and_grad": torch_fns[1]}
+    # warm up, and size the blocks so that one takes about 20 ms
+    calls = {}
+    for name, (fn, base) in paths.items():
+        fn(), base()
+        t = block_time(fn, 1)
+        calls[name] = max(1, int(0.02 / max(t, 1e-6)))
+    for fn in extra.values():
+        fn()
+    round_time = sum(2 * calls[k] * block_time(paths[k][0], 1) for k in paths)
+    rounds = max(min_rounds, int(seconds / max(round_time, 1e-6)))
+    rows = {name: ([], [], []) for name in paths}
+    for r in range(rounds):
+        for name, (fn, base) in paths.items():
+            t_fn, t_base, t_torch = rows[name]
+            pair = [(fn, t_fn), (base, t_base)]
+            for f, store in (pair if r % 2 == 0 else pair[::-1]):  # alternate who goes first
+                store.append(block_time(f, calls[name]))
+            if name in extra:
+                t_torch.append(block_time(extra[name], calls[name]))
+    out = {}
+    for name, (t_fn, t_base, t_torch) in rows.items():
+        t_fn, t_base = np.array(t_fn), np.array(t_base)
+        ratio = float(np.median(t_fn / t_base))
+        torch_ratio = float(np.median(np.array(t_torch) / t_fn)) if t_torch else None
+        out[name] = (float(np.median(t_fn)), float(np.median(t_base)), ratio, torch_ratio)
+    return out, rounds
 
-    n = args.batch
-    print(f"RealNVP, 8 affine couplings, MLP hidden (64, 64), d = 2, batch {n}, "
-          f"{args.threads} BLAS thread(s), CPU time, median of {args.repeats} runs")
-    print(f"{'':26s}{'ms/batch':>10s}{'samples/s':>12s}{'matmuls ms':>12s}{'matmul share':>14s}")
-    for name, t, mm, share in rows:
-        print(f"{name:26s}{1e3 * t:10.3f}{n / t:12.0f}{1e3 * mm:12.3f}{share:14.2f}")
-    print(f"Adam update alone: {1e3 * t_adam:.3f} ms for "
-          f"{sum(p.size for p in flow.parameters().values())} parameters")
 
-    bare = BareRealNVP(flow)
-    np.testing.assert_allclose(bare.log_prob(x), flow.log_prob(x), rtol=1e-12, atol=1e-12)
-    loss, _ = nf.nll_and_grad(flow, x)
-    assert abs(bare.nll_and_grad(x)[0] - loss) < 1e-12
-    overhead = [("log_prob", *paired_times(lambda: flow.log_prob(x), lambda: bare.log_prob(x),
-                                           args.repeats)),
-                ("nll_and_grad", *paired_times(lambda: nf.nll_and_grad(flow, x),
-                                               lambda: bare.nll_and_grad(x), args.repeats))]
-    print()
-    print("Overhead of the library over plain numpy doing the same work (same kernels):")
-    print(f"{'':26s}{'nflib ms':>10s}{'numpy ms':>10s}{'ratio':>8s}{'target':>8s}")
-    for (name, t, t_bare, share), target in zip(overhead, (1.15, 1.25)):
-        print(f"{name:26s}{1e3 * t:10.3f}{1e3 * t_bare:10.3f}{1 / share:8.2f}{target:8.2f}")
-    torch_t = torch_times(flow, x, args.repeats)
-    if torch_t is None:
+def main(args) -> None:
+    if args.keep_freed_memory:
+        nf.mlp.keep_freed_memory()
+    rng = np.random.default_rng(0)
+    flow = nf.Flow(nf.StandardNormal(2), nf.realnvp(2, N_LAYERS, HIDDEN, rng=rng))
+    for p in flow.parameters().values():  # a generic network, not the identity
+        p += 0.1 * rng.standard_normal(p.shape)
+    n_params = sum(p.size for p in flow.parameters().values())
+    print(f"CPU: {cpu_model()}; BLAS: {blas_description()}")
+    print(f"numpy {np.__version__}, Python {platform.python_version()}, "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}, "
+          f"keep_freed_memory {'on' if args.keep_freed_memory else 'off'}")
+    print(f"RealNVP, {N_LAYERS} affine couplings, MLP hidden {HIDDEN}, d = 2, {n_params} "
+          f"parameters; CPU time, medians over interleaved rounds of per-round ratios")
+    header = f"{'batch':>8s}  {'path':15s}{'nflib ms':>11s}{'kernels ms':>12s}{'nflib/kernels':>15s}"
+    print(header + ("  torch/nflib" if torch_paths(flow, np.zeros((1, 2))) else ""))
+    for n in args.batches:
+        x = nf.datasets.TwoMoons().sample(n, np.random.default_rng(n))
+        results, rounds = measure(flow, x, args.seconds, args.min_rounds)
+        for name, (t, t_base, ratio, torch_ratio) in results.items():
+            line = f"{n:8d}  {name:15s}{1e3 * t:11.3f}{1e3 * t_base:12.3f}{ratio:15.2f}"
+            if torch_ratio is not None:
+                line += f"{torch_ratio:13.2f}"
+            print(line + (f"   ({rounds} rounds)" if name == "log_prob" else ""), flush=True)
+    print("Targets: nflib/kernels <= 1.15 (log_prob), <= 1.25 (nll_and_grad) at 512 and 8192.")
+    if torch_paths(flow, np.zeros((1, 2))) is None:
         print("PyTorch is not installed: no comparison with it.")
-    else:
-        print(f"PyTorch CPU / nflib: log_prob {torch_t[0] / rows[0][1]:.2f}x, "
-              f"training step (backward) {torch_t[1] / rows[1][1]:.2f}x")
 
     if args.profile:
         import cProfile
         import pstats
+        x = nf.datasets.TwoMoons().sample(args.batches[0], rng)
+        opt = nf.Adam(flow.parameters(), lr=1e-7)
         prof = cProfile.Profile()
         prof.enable()
         for _ in range(200):
-            train_step()
+            opt.step(nf.nll_and_grad(flow, x)[1])
         prof.disable()
         pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(15)
 

@@ -31,6 +31,7 @@ import numpy as np
 from .core import Bijection, Compose, prefixed
 from .mlp import MLP
 from .validation import positive_int
+from .workspace import empty
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "realnvp", "alternating_mask",
            "checkerboard_mask", "channel_mask"]
@@ -133,7 +134,7 @@ class _Coupling(Bijection):
 
     def _merge(self, kept, moved):
         """Assemble a full array from the kept and transformed columns."""
-        out = np.empty((kept.shape[0], self.dim))
+        out = empty((kept.shape[0], self.dim))
         out[:, self._keep] = kept
         out[:, self._move] = moved
         return out
@@ -205,17 +206,22 @@ class AffineCoupling(_Coupling):
     def _scale_shift(self, kept):
         """(s, t, tanh(raw/c) or None when unclamped, net cache) from the kept coordinates."""
         out, net_cache = self.net.forward_cached(kept)
+        raw, t = out[:, :self.n_move], out[:, self.n_move:]
         if self.clamp is None:
-            return out[:, :self.n_move], out[:, self.n_move:], None, net_cache
-        th = np.tanh(out[:, :self.n_move] / self.clamp)
-        return self.clamp * th, out[:, self.n_move:], th, net_cache
+            return raw, t, None, net_cache
+        th = np.divide(raw, self.clamp, out=empty(raw.shape))
+        np.tanh(th, out=th)
+        s = np.multiply(th, self.clamp, out=empty(raw.shape))
+        return s, t, th, net_cache
 
     def _net_backward(self, net_cache, th, g_s, g_t):
-        g_out = np.empty((g_s.shape[0], 2 * self.n_move))
+        g_out = empty((g_s.shape[0], 2 * self.n_move))
         if th is None:
             g_out[:, :self.n_move] = g_s
-        else:
-            np.multiply(g_s, 1.0 - th * th, out=g_out[:, :self.n_move])
+        else:  # ds/draw = 1 - tanh^2(raw/c)
+            ds_draw = np.multiply(th, th, out=empty(th.shape))
+            np.subtract(1.0, ds_draw, out=ds_draw)
+            np.multiply(g_s, ds_draw, out=g_out[:, :self.n_move])
         g_out[:, self.n_move:] = g_t
         g_kept, grads = self.net.backward(net_cache, g_out)
         return g_kept, self._net_grads(grads)
@@ -223,34 +229,44 @@ class AffineCoupling(_Coupling):
     def forward_cached(self, z):
         kept, moved = z[:, self._keep], z[:, self._move]
         s, t, th, net_cache = self._scale_shift(kept)
-        scale = np.exp(s)
-        x = self._merge(kept, moved * scale + t)
-        return x, s.sum(axis=1), (net_cache, th, moved, scale)
+        scale = np.exp(s, out=empty(s.shape))
+        x_moved = np.multiply(moved, scale, out=empty(s.shape))
+        x_moved += t
+        log_det = s.sum(axis=1, out=empty((z.shape[0],)))
+        return self._merge(kept, x_moved), log_det, (net_cache, th, moved, scale)
 
     def inverse_cached(self, x):
         kept = x[:, self._keep]
         s, t, th, net_cache = self._scale_shift(kept)
-        inv_scale = np.exp(-s)
-        moved = (x[:, self._move] - t) * inv_scale
-        return self._merge(kept, moved), -s.sum(axis=1), (net_cache, th, moved, inv_scale)
+        inv_scale = np.negative(s, out=empty(s.shape))
+        np.exp(inv_scale, out=inv_scale)
+        moved = np.subtract(x[:, self._move], t, out=empty(s.shape))
+        moved *= inv_scale
+        log_det = s.sum(axis=1, out=empty((x.shape[0],)))
+        np.negative(log_det, out=log_det)
+        return self._merge(kept, moved), log_det, (net_cache, th, moved, inv_scale)
 
     def forward_backward(self, cache, grad_x, grad_log_det):
         net_cache, th, z_moved, scale = cache
         g_moved = grad_x[:, self._move]
-        g_z_moved = g_moved * scale
-        g_s = g_z_moved * z_moved
+        g_z_moved = np.multiply(g_moved, scale, out=empty(scale.shape))
+        g_s = np.multiply(g_z_moved, z_moved, out=empty(scale.shape))
         g_s += grad_log_det[:, None]
         g_kept, grads = self._net_backward(net_cache, th, g_s, g_moved)
-        return self._merge(grad_x[:, self._keep] + g_kept, g_z_moved), grads
+        g_kept += grad_x[:, self._keep]
+        return self._merge(g_kept, g_z_moved), grads
 
     def inverse_backward(self, cache, grad_z, grad_log_det):
         net_cache, th, z_moved, inv_scale = cache
         g_moved = grad_z[:, self._move]
-        g_x_moved = g_moved * inv_scale
-        g_s = -(g_moved * z_moved)
+        g_x_moved = np.multiply(g_moved, inv_scale, out=empty(inv_scale.shape))
+        g_s = np.multiply(g_moved, z_moved, out=empty(inv_scale.shape))
+        np.negative(g_s, out=g_s)
         g_s -= grad_log_det[:, None]
-        g_kept, grads = self._net_backward(net_cache, th, g_s, -g_x_moved)
-        return self._merge(grad_z[:, self._keep] + g_kept, g_x_moved), grads
+        g_t = np.negative(g_x_moved, out=empty(inv_scale.shape))
+        g_kept, grads = self._net_backward(net_cache, th, g_s, g_t)
+        g_kept += grad_z[:, self._keep]
+        return self._merge(g_kept, g_x_moved), grads
 
 
 def realnvp(d: int, n_layers: int, hidden=(64, 64), *, rng: np.random.Generator,

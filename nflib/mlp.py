@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from .validation import positive_int
+from .workspace import empty
 
 __all__ = ["MLP", "keep_freed_memory"]
 
@@ -38,8 +39,10 @@ def keep_freed_memory(trim_threshold: int = 128 * 2**20, mmap_threshold: int = 3
     measured on an 8-layer RealNVP with batch 512, that was a third of the time of a training
     step. Raising the two thresholds (``mallopt(M_TRIM_THRESHOLD)``, ``mallopt(M_MMAP_THRESHOLD)``)
     keeps the memory in the process. It changes the allocator for the whole process, so nflib
-    never calls it on import: ``fit`` calls it when training starts (``keep_memory=True``), and a
-    benchmark may call it. It does nothing on other platforms.
+    never calls it on its own: ``fit(..., keep_memory=True)`` calls it, and a benchmark may.
+    The layers now take their work arrays from ``nflib.workspace``, which reuses them without
+    any allocator setting, so this no longer speeds training up measurably. It does nothing on
+    other platforms.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -106,7 +109,7 @@ class MLP:
     def _effective_weights(self):
         if self.masks is None:
             return self.weights
-        return [w * m for w, m in zip(self.weights, self.masks)]
+        return [np.multiply(w, m, out=empty(w.shape)) for w, m in zip(self.weights, self.masks)]
 
     def __call__(self, h):
         return self.forward_cached(h)[0]
@@ -116,17 +119,22 @@ class MLP:
 
         The first layer is computed as [h, 1] @ [W_0; b_0], one matmul with the bias folded in
         (for the narrow inputs of a coupling layer this is much faster than h @ W_0 + b_0).
+        Work arrays come from ``nflib.workspace``: an array is reused only once nothing (no
+        cache, no caller, no view) holds it any more.
         """
         weights = self._effective_weights()
-        h_aug = np.empty((h.shape[0], h.shape[1] + 1))
+        n = h.shape[0]
+        h_aug = empty((n, h.shape[1] + 1))
         h_aug[:, :-1] = h
         h_aug[:, -1] = 1.0
-        out = h_aug @ np.concatenate([weights[0], self.biases[0][None, :]])
+        w0 = np.concatenate([weights[0], self.biases[0][None, :]],
+                            out=empty((weights[0].shape[0] + 1, weights[0].shape[1])))
+        out = np.matmul(h_aug, w0, out=empty((n, w0.shape[1])))
         acts = [h_aug]
         for w, b in zip(weights[1:], self.biases[1:]):
             self._activate(out)
             acts.append(out)
-            out = out @ w
+            out = np.matmul(out, w, out=empty((n, w.shape[1])))
             out += b
         return out, (acts, weights)
 
@@ -139,21 +147,20 @@ class MLP:
     def backward(self, cache, grad_out):
         """Given ``dL/dout`` ``(n, n_out)``, return ``(dL/dinput, {name: dL/dparam})``."""
         acts, weights = cache
+        n = grad_out.shape[0]
         grads = {}
         g = grad_out
-        ones = np.ones(g.shape[0])  # row sums as matrix-vector products (faster than g.sum(0))
-        scratch = None
+        ones = empty((n,))  # row sums as matrix-vector products (faster than g.sum(0))
+        ones.fill(1.0)
         for k in reversed(range(1, len(weights))):
             h = acts[k]
             grads[f"W{k}"] = h.T @ g
             grads[f"b{k}"] = ones @ g
-            g = g @ weights[k].T
+            g = np.matmul(g, weights[k].T, out=empty(h.shape))
             if self.activation == "tanh":  # tanh' = 1 - h^2
-                if scratch is None or scratch.shape != h.shape:
-                    scratch = np.empty_like(h)
-                np.multiply(h, h, out=scratch)
-                np.subtract(1.0, scratch, out=scratch)
-                g *= scratch
+                d_act = np.multiply(h, h, out=empty(h.shape))
+                np.subtract(1.0, d_act, out=d_act)
+                g *= d_act
             else:  # relu' = [h > 0]
                 g *= h > 0
         grad_aug = acts[0].T @ g  # [dL/dW_0; dL/db_0]
@@ -161,7 +168,8 @@ class MLP:
         if self.masks is not None:
             for k, m in enumerate(self.masks):
                 grads[f"W{k}"] *= m
-        return g @ weights[0].T, {name: grads[name] for name in self.parameters()}
+        grad_in = np.matmul(g, weights[0].T, out=empty((n, weights[0].shape[0])))
+        return grad_in, {name: grads[name] for name in self.parameters()}
 
     def __repr__(self):
         return f"MLP({self.widths}, activation={self.activation!r})"

@@ -67,7 +67,9 @@ class Adam:
         self.t = 0
         size = sum(p.size for p in params.values())
         self.m, self.v = np.zeros(size), np.zeros(size)
-        # the update is computed into one flat buffer; each parameter subtracts its own view
+        # the gradients are gathered into one flat buffer and the update is computed into
+        # another (which also holds the scaled gradient terms on the way): no temporaries
+        self._grad = np.empty(size)
         self._update = np.empty(size)
         self._views, start = {}, 0
         for k, p in params.items():
@@ -85,16 +87,16 @@ class Adam:
             if np.shape(grads[name]) != p.shape:
                 raise ValueError(f"gradient of {name!r} has shape {np.shape(grads[name])}; "
                                  f"the parameter has shape {p.shape}")
-        g = np.concatenate([np.ravel(grads[name]) for name in self.params])
+        g = np.concatenate([np.ravel(grads[name]) for name in self.params], out=self._grad)
         self.t += 1
         c2 = np.sqrt(1.0 - self.b2 ** self.t)
         lr_t = self.lr * c2 / (1.0 - self.b1 ** self.t)
         m, v, update = self.m, self.v, self._update
         m *= self.b1
-        m += (1.0 - self.b1) * g
+        m += np.multiply(g, 1.0 - self.b1, out=update)   # m <- b1 m + (1 - b1) g
         g *= g
         v *= self.b2
-        v += (1.0 - self.b2) * g
+        v += np.multiply(g, 1.0 - self.b2, out=update)   # v <- b2 v + (1 - b2) g^2
         np.sqrt(v, out=update)
         update += self.eps * c2
         np.divide(m, update, out=update)
@@ -302,7 +304,7 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
         lr: float = 1e-3, schedule: str | None = None, warmup: float = 0.0,
         clip_norm: float | None = None, val_fraction: float = 0.0, x_val=None,
         patience: int | None = None, eval_every: int | None = None, clock: str = "wall",
-        weight_decay: float = 0.0, augment=None, keep_memory: bool = True,
+        weight_decay: float = 0.0, augment=None, keep_memory: bool = False,
         progress: bool = False) -> History:
     """Maximum-likelihood training: minimise the mean negative log-likelihood of ``x`` with Adam.
 
@@ -319,8 +321,9 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
 
     Regularisation: ``weight_decay`` (see ``Adam``); ``augment(batch, rng) -> batch`` transforms
     each training mini-batch before its gradient, e.g. fresh dequantisation noise every epoch.
-    ``keep_memory`` asks the C allocator to keep freed activation memory for reuse
-    (``nflib.mlp.keep_freed_memory``; it affects the whole process).
+    ``keep_memory=True`` also asks the C allocator to keep freed memory for reuse
+    (``nflib.mlp.keep_freed_memory``; it affects the whole process). Training no longer needs
+    it: the layers reuse their work arrays (``nflib.workspace``), and it is off by default.
     """
     x, x_val = _split_data(flow, x, x_val, val_fraction, rng)
     if augment is not None and not callable(augment):

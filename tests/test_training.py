@@ -203,3 +203,28 @@ def test_reverse_kl_on_a_correlated_gaussian_approaches_minus_log_z():
     assert history.steps == 600
     assert start > -log_z + 0.2                            # far from the optimum at the start
     assert -log_z - 0.01 < estimate < -log_z + 0.02, (estimate, -log_z)
+
+
+def test_adam_leaves_the_gradients_alone_and_reuses_its_buffers():
+    rng = np.random.default_rng(5)
+    p = {"a": rng.standard_normal((4, 3)), "b": rng.standard_normal(5)}
+    opt = nf.Adam(p, lr=0.01)
+    buffers = (opt._grad, opt._update, opt.m, opt.v)
+    for _ in range(3):
+        grads = {k: rng.standard_normal(v.shape) for k, v in p.items()}
+        kept = {k: g.copy() for k, g in grads.items()}
+        opt.step(grads)
+        assert all(np.array_equal(grads[k], kept[k]) for k in grads)
+    assert all(a is b for a, b in zip(buffers, (opt._grad, opt._update, opt.m, opt.v)))
+
+
+def test_fit_leaves_the_process_allocator_alone_unless_asked(monkeypatch):
+    calls = []
+    monkeypatch.setattr(nf.train, "keep_freed_memory", lambda: calls.append(1) or True)
+    rng = np.random.default_rng(6)
+    flow = nf.Flow(nf.StandardNormal(2), nf.realnvp(2, 2, (8,), rng=rng))
+    x = rng.standard_normal((40, 2))
+    nf.fit(flow, x, rng=rng, n_steps=2, batch_size=20)
+    assert calls == []
+    nf.fit(flow, x, rng=rng, n_steps=2, batch_size=20, keep_memory=True)
+    assert calls == [1]
