@@ -23,7 +23,6 @@ from nflib.course.ch09_sbi import (c2st, flow_gaussian, rejection_abc, tm_poster
 from notebooks import ROOT
 
 CHAPTER = "chapters/09_conditional_flows.md"
-CPU_BUDGET = 30.0
 SEEDS = [0, 1, 2]
 SIGMA, K = 0.5, 2
 
@@ -82,11 +81,6 @@ def is_mean(importance, values):
 
 
 # ---- the executed chapter ----------------------------------------------------------------------
-
-@pytest.mark.slow
-def test_executes_within_the_cpu_budget(glued):
-    assert glued["ch9_cpu_seconds"] < CPU_BUDGET, glued["ch9_cpu_seconds"]
-
 
 @pytest.mark.slow
 def test_every_glue_reference_in_the_text_is_glued(glued):
