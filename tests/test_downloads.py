@@ -111,6 +111,11 @@ def test_display_math_is_starred_so_that_no_renderer_numbers_it_again():
     assert r"\tag{1.2}" in text and "(eq-one)" not in text
 
 
+def test_a_formula_broken_before_a_minus_sign_stays_one_formula():
+    text = convert_markdown("so $a = b\n- c$ holds.\n\n- a list $x$\n- goes on", FakeBook())
+    assert text == "so $a = b - c$ holds.\n\n- a list $x$\n- goes on"
+
+
 def test_the_learner_note_to_maintainers_is_left_out():
     from make_learner import NOTE
 

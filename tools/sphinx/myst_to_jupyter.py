@@ -308,8 +308,29 @@ def convert_markdown(text: str, resolver: Resolver) -> str:
         out.append(convert_roles(line, resolver))
         i += 1
     # a role may span two lines: a second pass over the joined text
-    result = convert_roles("\n".join(out), resolver)
+    result = convert_roles("\n".join(_join_broken_math(out)), resolver)
     return re.sub(r"\n{3,}", "\n\n", result).strip("\n")
+
+
+INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)")
+LIST_START = re.compile(r"^\s*[-+*]\s")
+
+
+def _join_broken_math(lines: list[str]) -> list[str]:
+    """Join a line that starts like a list item ("- \\log p") to the line before when it
+    continues an inline formula opened there: Jupyter's Markdown would start a list inside the
+    formula."""
+    out: list[str] = []
+    open_math = False
+    for line in lines:
+        if open_math and out and LIST_START.match(line):
+            out[-1] = out[-1] + " " + line.strip()
+        else:
+            out.append(line)
+            if not line.strip():
+                open_math = False
+        open_math = (open_math != (len(INLINE_DOLLAR.findall(line)) % 2 == 1)) if line.strip() else False
+    return out
 
 
 def caption_markdown(caption: str, label: str | None, resolver: Resolver) -> str:
