@@ -6,7 +6,14 @@ nothing serious at either width."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
 import pytest
+from PIL import Image
+
+from nflib.course.viz import TEXT_SIZE_KEY
 
 from browsing import DESKTOP, PHONE, describe_violations, open_tab, run_axe, toc_html_pages
 
@@ -24,6 +31,9 @@ _LAYOUT_JS = r"""() => {
         if (!img.complete || img.naturalWidth === 0 || img.clientWidth === 0) continue;
         const r = img.getBoundingClientRect();
         figures.push({src: (img.getAttribute('alt') || img.getAttribute('src') || '').slice(0, 60),
+                      url: img.currentSrc || img.src || '',
+                      record: img.getAttribute('data-nflib-text-size'),
+                      naturalWidth: img.naturalWidth,
                       natural: img.naturalWidth / img.naturalHeight,
                       shown: r.width / r.height, width: r.width,
                       left: r.left - column.left, right: column.right - r.right});
@@ -82,6 +92,58 @@ def test_figures_keep_their_aspect_ratio_inside_the_column(layout, path, width):
     at = f"{path} at {WIDTHS[width]['width']} px"
     assert not distorted, f"{at}, figures out of shape:\n" + "\n".join(distorted)
     assert not outside, f"{at}, figures wider than the column:\n" + "\n".join(outside)
+
+
+#: the smallest text a figure may show, in CSS px, at each width (a phone is read closer)
+SMALLEST_TEXT_PX = {"desktop": 11.0, "phone": 9.0}
+
+
+def _text_px(figure, html_root: Path):
+    """How large the figure's smallest text is drawn, in CSS px, or None if it has no record.
+
+    The book's figures record their smallest font size in points (``nflib.course.viz``): in a
+    PNG text chunk with the PNG's pixels per inch D, or, for a scrubber's frames, in a ``data-``
+    attribute with the figure's width w in inches. Drawn R px wide, p points become
+    p D R / (72 W) px (W the PNG's width in pixels), or p R / (72 w).
+    """
+    record = figure["record"]
+    if record is None:
+        path = urlparse(figure["url"]).path.lstrip("/")
+        if not path.lower().endswith(".png") or not (html_root / path).is_file():
+            return None
+        with Image.open(html_root / path) as png:
+            record = png.text.get(TEXT_SIZE_KEY)
+            pixels = png.size[0]
+        if record is None:
+            return None
+        facts = json.loads(record)
+        width_in = pixels / facts["dpi"]
+    else:
+        facts = json.loads(record)
+        width_in = facts["width_in"]
+    if facts["min_font_pt"] is None:
+        return float("inf")
+    return facts["min_font_pt"] * figure["width"] / (72.0 * width_in)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", PAGES)
+def test_figure_text_is_legible(layout, built_book, path, width):
+    """Every figure made by the book's code records its smallest text; drawn at this width that
+    text is at least 9 CSS px on a phone and 11 px on a desktop."""
+    facts = layout(path, width)
+    small, unrecorded = [], []
+    for figure in facts["figures"]:
+        size = _text_px(figure, built_book.html)
+        if size is None:
+            if "_images/" in figure["url"] or figure["url"].startswith("data:image/png"):
+                unrecorded.append(figure["src"])
+        elif size < SMALLEST_TEXT_PX[width] - 0.05:
+            small.append(f"{figure['src']}: {size:.1f} px")
+    at = f"{path} at {WIDTHS[width]['width']} px"
+    assert not unrecorded, f"{at}, figures that record no text size:\n" + "\n".join(unrecorded)
+    assert not small, (f"{at}, figures whose smallest text is below "
+                       f"{SMALLEST_TEXT_PX[width]:.0f} px:\n" + "\n".join(small))
 
 
 @pytest.mark.parametrize("path", PAGES)
