@@ -21,10 +21,12 @@ of this process). BLAS runs on one thread. With PyTorch installed, the same netw
 torch (float64, one thread) is timed in the same rounds and its time over nflib's printed.
 
 ``--keep-freed-memory`` calls ``nflib.mlp.keep_freed_memory()`` first (a process-wide allocator
-setting); compare a run with and without it to see what it is still worth.
+setting); compare a run with and without it to see what it is still worth. ``--workspace-mb``
+sets how much memory ``nflib.workspace`` may keep for reuse: at batch 100,000 one training step
+holds about 1 GB of activations, more than the default keeps, so the rest is allocated afresh.
 
     python benchmarks/nflib_perf.py [--batches 512 8192 100000] [--seconds 20]
-                                    [--keep-freed-memory] [--profile]
+                                    [--keep-freed-memory] [--workspace-mb 2048] [--profile]
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def _parse():
     p.add_argument("--min-rounds", type=int, default=5)
     p.add_argument("--keep-freed-memory", action="store_true",
                    help="call nflib.mlp.keep_freed_memory() before timing")
+    p.add_argument("--workspace-mb", type=float, default=None,
+                   help="memory nflib.workspace may keep for reuse (default: the library's)")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of training steps")
     return p.parse_args()
 
@@ -226,6 +230,9 @@ def measure(flow, x, seconds: float, min_rounds: int):
 def main(args) -> None:
     if args.keep_freed_memory:
         nf.mlp.keep_freed_memory()
+    workspace = getattr(nf, "workspace", None)  # absent in versions before it existed
+    if args.workspace_mb is not None and workspace is not None:
+        workspace.set_max_bytes(int(args.workspace_mb * 2**20))
     rng = np.random.default_rng(0)
     flow = nf.Flow(nf.StandardNormal(2), nf.realnvp(2, N_LAYERS, HIDDEN, rng=rng))
     for p in flow.parameters().values():  # a generic network, not the identity
@@ -234,7 +241,8 @@ def main(args) -> None:
     print(f"CPU: {cpu_model()}; BLAS: {blas_description()}")
     print(f"numpy {np.__version__}, Python {platform.python_version()}, "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}, "
-          f"keep_freed_memory {'on' if args.keep_freed_memory else 'off'}")
+          f"keep_freed_memory {'on' if args.keep_freed_memory else 'off'}, workspace "
+          + (f"{workspace._DEFAULT.max_bytes / 2**20:.0f} MiB" if workspace else "none"))
     print(f"RealNVP, {N_LAYERS} affine couplings, MLP hidden {HIDDEN}, d = 2, {n_params} "
           f"parameters; CPU time, medians over interleaved rounds of per-round ratios")
     header = f"{'batch':>8s}  {'path':15s}{'nflib ms':>11s}{'kernels ms':>12s}{'nflib/kernels':>15s}"

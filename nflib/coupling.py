@@ -189,6 +189,9 @@ class AffineCoupling(_Coupling):
       dL/dz_moved = g_moved e^s,  dL/dz_kept = g_kept + (MLP backward of (dL/draw, dL/dt));
     * inverse (z_moved = (x_moved - t) e^{-s}, log|det| = -sum s):
       dL/ds = -g_moved z_moved - g_ld,  dL/dt = -g_moved e^{-s},  dL/dx_moved = g_moved e^{-s}.
+
+    Each step writes into an array from ``nflib.workspace`` (``out=empty(shape)``), reused once
+    nothing holds it; the operations and their order are those of the formulas above.
     """
 
     _outputs_per_coordinate = 2
@@ -210,8 +213,8 @@ class AffineCoupling(_Coupling):
         if self.clamp is None:
             return raw, t, None, net_cache
         th = np.divide(raw, self.clamp, out=empty(raw.shape))
-        np.tanh(th, out=th)
-        s = np.multiply(th, self.clamp, out=empty(raw.shape))
+        np.tanh(th, out=th)                                    # tanh(raw/c)
+        s = np.multiply(th, self.clamp, out=empty(raw.shape))  # s = c tanh(raw/c)
         return s, t, th, net_cache
 
     def _net_backward(self, net_cache, th, g_s, g_t):
@@ -231,27 +234,27 @@ class AffineCoupling(_Coupling):
         s, t, th, net_cache = self._scale_shift(kept)
         scale = np.exp(s, out=empty(s.shape))
         x_moved = np.multiply(moved, scale, out=empty(s.shape))
-        x_moved += t
-        log_det = s.sum(axis=1, out=empty((z.shape[0],)))
+        x_moved += t                                           # x_moved = z_moved e^s + t
+        log_det = s.sum(axis=1, out=empty((z.shape[0],)))     # log|det| = sum s
         return self._merge(kept, x_moved), log_det, (net_cache, th, moved, scale)
 
     def inverse_cached(self, x):
         kept = x[:, self._keep]
         s, t, th, net_cache = self._scale_shift(kept)
         inv_scale = np.negative(s, out=empty(s.shape))
-        np.exp(inv_scale, out=inv_scale)
+        np.exp(inv_scale, out=inv_scale)                       # e^{-s}
         moved = np.subtract(x[:, self._move], t, out=empty(s.shape))
-        moved *= inv_scale
+        moved *= inv_scale                                     # z_moved = (x_moved - t) e^{-s}
         log_det = s.sum(axis=1, out=empty((x.shape[0],)))
-        np.negative(log_det, out=log_det)
+        np.negative(log_det, out=log_det)                      # log|det| = -sum s
         return self._merge(kept, moved), log_det, (net_cache, th, moved, inv_scale)
 
     def forward_backward(self, cache, grad_x, grad_log_det):
         net_cache, th, z_moved, scale = cache
         g_moved = grad_x[:, self._move]
-        g_z_moved = np.multiply(g_moved, scale, out=empty(scale.shape))
+        g_z_moved = np.multiply(g_moved, scale, out=empty(scale.shape))  # g e^s
         g_s = np.multiply(g_z_moved, z_moved, out=empty(scale.shape))
-        g_s += grad_log_det[:, None]
+        g_s += grad_log_det[:, None]                           # dL/ds = g z e^s + g_ld
         g_kept, grads = self._net_backward(net_cache, th, g_s, g_moved)
         g_kept += grad_x[:, self._keep]
         return self._merge(g_kept, g_z_moved), grads
@@ -259,11 +262,11 @@ class AffineCoupling(_Coupling):
     def inverse_backward(self, cache, grad_z, grad_log_det):
         net_cache, th, z_moved, inv_scale = cache
         g_moved = grad_z[:, self._move]
-        g_x_moved = np.multiply(g_moved, inv_scale, out=empty(inv_scale.shape))
+        g_x_moved = np.multiply(g_moved, inv_scale, out=empty(inv_scale.shape))  # g e^{-s}
         g_s = np.multiply(g_moved, z_moved, out=empty(inv_scale.shape))
         np.negative(g_s, out=g_s)
-        g_s -= grad_log_det[:, None]
-        g_t = np.negative(g_x_moved, out=empty(inv_scale.shape))
+        g_s -= grad_log_det[:, None]                           # dL/ds = -g z - g_ld
+        g_t = np.negative(g_x_moved, out=empty(inv_scale.shape))  # dL/dt = -g e^{-s}
         g_kept, grads = self._net_backward(net_cache, th, g_s, g_t)
         g_kept += grad_z[:, self._keep]
         return self._merge(g_kept, g_x_moved), grads

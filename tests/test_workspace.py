@@ -135,3 +135,13 @@ def test_module_level_budget_can_turn_reuse_off():
         assert workspace.kept_bytes() == 0
     finally:
         workspace.set_max_bytes(limit)
+
+
+def test_nothing_is_dropped_when_dropping_cannot_make_room():
+    ws = Workspace(max_bytes=1000)
+    small = ws.empty((50,))
+    del small                                  # 400 free bytes kept
+    held = ws.empty((60,))                     # 480 bytes, kept: 880 in all
+    big = ws.empty((100,))                     # 800 more would need 680 free: only 400 are
+    assert ws._bytes == 880 and (50,) in ws._arrays
+    del held, big
