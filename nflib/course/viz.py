@@ -11,7 +11,9 @@
   into an HTML animation the reader can scrub with a slider on the static site, with frames
   rendered at twice the figure's resolution. It is
   matplotlib's ``to_jshtml`` with the Font Awesome link to a CDN removed (the site's own icon
-  font draws the buttons) and accessible names added to the slider and the frame image.
+  font draws the buttons) and accessible names added to the slider and the frame image. The
+  notebook keeps the frames inside the animation; on the built site they become image files
+  that are fetched when the reader uses the slider (``tools/sphinx/light_pages.py``).
 
 matplotlib is imported lazily, so ``import nflib`` needs only numpy and scipy.
 """

@@ -1,16 +1,33 @@
 """Every page of _toc.yml, opened in Chromium at desktop width in the light theme, with no
-network: it loads cleanly, its images and math render, it passes axe-core, and it stays light."""
+network: it loads cleanly, its images and math render, it passes axe-core, and it stays light
+(the budget of benchmarks/page_weight.py)."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import sys
+
 import pytest
 
-from browsing import open_tab, toc_html_pages
+from browsing import REPO, open_tab, toc_html_pages
 
 pytestmark = pytest.mark.browser
 
 PAGES = toc_html_pages()
-MAX_PAGE_BYTES = 3_000_000
+EMBEDDED_FRAME = re.compile(r'frames\[\d+\]\s*=\s*"data:')
+
+
+def _page_weight():
+    """benchmarks/page_weight.py, which measures what a page costs and holds the budget."""
+    spec = importlib.util.spec_from_file_location("page_weight", REPO / "benchmarks" / "page_weight.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+PAGE_WEIGHT = _page_weight()
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -66,11 +83,40 @@ def test_no_serious_accessibility_violations(page_report, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page_weight(page_report, path):
-    report = page_report(path)
-    assert report.own_bytes < MAX_PAGE_BYTES, (
-        f"{path}: {report.own_bytes / 1e6:.2f} MB transferred (shared assets excluded), over "
-        f"{MAX_PAGE_BYTES / 1e6:.0f} MB; largest files: {report.heaviest_files}")
+def test_page_weight(browser, site, path):
+    """First load (empty cache) and next page (shared assets cached), gzipped, within budget;
+    slider frames are files fetched when used, and Font Awesome comes once (its web font)."""
+    html = (site.root / path).read_text(encoding="utf-8")
+    assert not EMBEDDED_FRAME.search(html), f"{path}: slider frames embedded in the page's HTML"
+    weight = PAGE_WEIGHT.measure(browser, site, path)
+    loaded = [file for _, file, _ in weight.files]
+    assert not [f for f in loaded if f.endswith("fontawesome.js")], (
+        f"{path}: Font Awesome loaded twice (its SVG script beside its web font)")
+    assert not [f for f in loaded if "/_images/frames/" in f and f not in _first_frames(html, path)], (
+        f"{path}: slider frames fetched before the reader used the slider")
+    assert weight.first_gzip <= PAGE_WEIGHT.FIRST_LOAD_BUDGET, (
+        f"{path}: {weight.first_gzip / 1e6:.2f} MB (gzip) on first load, over "
+        f"{PAGE_WEIGHT.FIRST_LOAD_BUDGET / 1e6:.1f} MB; heaviest: {weight.heaviest(own=False)}")
+    assert weight.next_gzip <= PAGE_WEIGHT.NEXT_PAGE_BUDGET, (
+        f"{path}: {weight.next_gzip / 1e6:.2f} MB (gzip) for the page's own files, over "
+        f"{PAGE_WEIGHT.NEXT_PAGE_BUDGET / 1e6:.1f} MB; heaviest: {weight.heaviest()}")
+
+
+def _first_frames(html: str, path: str) -> set[str]:
+    """Site paths of the frames a page shows before its sliders are used (the first ones)."""
+    folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+    found = set()
+    for src in re.findall(r'<img[^>]*id="_anim_img[^"]*"[^>]*>', html):
+        match = re.search(r'\ssrc="([^"]+)"', src)
+        if match:
+            parts = []
+            for part in (folder + match.group(1)).split("/"):
+                if part == "..":
+                    parts.pop()
+                elif part not in ("", "."):
+                    parts.append(part)
+            found.add("/" + "/".join(parts))
+    return found
 
 
 def test_landing_page_renders_math_offline(browser, site):
