@@ -3,7 +3,7 @@
 #   make test   install the test requirements into .venv and run the whole test suite
 # More: `make lab` (the chapters as notebooks in JupyterLab), `make pdf` (PDFs of the built site),
 # `make test-lab` (every chapter and exercise run in a real JupyterLab; `make test` runs two of each).
-# The browser tests need Chromium: `apt-get install -y chromium` (Debian) provides /usr/bin/chromium.
+# The browser tests need Chromium and the PDF tests pdftoppm: `apt-get install -y chromium poppler-utils`.
 
 PYTHON ?= python3
 VENV ?= .venv
