@@ -31,7 +31,7 @@ for folder in ("tools", "tools/sphinx"):
     if str(ROOT / folder) not in sys.path:
         sys.path.insert(0, str(ROOT / folder))
 
-from browsing import CHROMIUM_ARGS, SHARED_ASSET, chromium_path, open_tab, serve, toc_html_pages  # noqa: E402
+from browsing import SHARED_ASSET, chromium_on, open_tab, toc_html_pages  # noqa: E402
 
 FIRST_LOAD_BUDGET = 1_500_000
 NEXT_PAGE_BUDGET = 500_000
@@ -143,18 +143,9 @@ def main(argv=None) -> int:
     html = args.html.resolve()
     if not (html / "index.html").exists():
         parser.error(f"{html} has no index.html: build the book first (make book)")
-    executable = chromium_path()
-    if executable is None:
-        raise SystemExit("Chromium is not installed: run `apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with serve(html) as site, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            weights = [measure(browser, site, page, read_through=True)
-                       for page in (args.pages or toc_html_pages())]
-        finally:
-            browser.close()
+    with chromium_on(html) as (browser, site):
+        weights = [measure(browser, site, page, read_through=True)
+                   for page in (args.pages or toc_html_pages())]
     print(report(weights))
     return 0 if all(w.within_budget for w in weights) else 1
 

@@ -86,6 +86,23 @@ def serve(root: Path):
         yield Site(root=root, base_url=base_url)
 
 
+@contextmanager
+def chromium_on(html: Path):
+    """Serve the built site in ``html`` and launch Debian's Chromium headless; yields
+    ``(browser, site)`` and closes both afterwards (for the tools; tests use their fixtures)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise SystemExit("Chromium is not installed: run `apt-get install -y chromium`")
+    with serve(html) as site, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser, site
+        finally:
+            browser.close()
+
+
 # --------------------------------------------------------------------------- browser
 
 def chromium_path() -> str | None:

@@ -25,7 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from browsing import CHROMIUM_ARGS, chromium_path, open_tab, serve, toc_html_pages
+from browsing import chromium_on, open_tab, toc_html_pages
 
 from nflib.course.book import BOOK_PDF, PDF_FOLDER
 
@@ -163,17 +163,8 @@ def make_pdfs(html: Path, pages: list[str], book: bool = True, browser=None,
     if browser is not None and site is not None:
         written, problems = print_pages(browser, site, html, pages)
     else:
-        from playwright.sync_api import sync_playwright
-
-        executable = chromium_path()
-        if executable is None:
-            raise SystemExit("Chromium is not installed: run `apt-get install -y chromium`")
-        with serve(html) as site, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            try:
-                written, problems = print_pages(browser, site, html, pages)
-            finally:
-                browser.close()
+        with chromium_on(html) as (browser, site):
+            written, problems = print_pages(browser, site, html, pages)
     for problem in problems:
         print(problem)
     paths = [path for _, path in written]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from browsing import CHROMIUM_ARGS, DESKTOP, PHONE, chromium_path, open_tab, serve, toc_html_pages
+from browsing import DESKTOP, PHONE, chromium_on, open_tab, toc_html_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,32 +29,23 @@ def screenshot_name(page: str, theme: str, width: int) -> str:
 
 def take(html: Path, out: Path, pages: list[str], full_page: bool = True) -> list[Path]:
     """Write the screenshots and return their paths."""
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    if executable is None:
-        raise SystemExit("Chromium is not installed: run `apt-get install -y chromium`")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with serve(html) as site, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            for theme in THEMES:
-                for width, viewport in WIDTHS.items():
-                    phone = viewport is PHONE
-                    for page in pages:
-                        with open_tab(browser, site, viewport=viewport, color_scheme=theme,
-                                      is_mobile=phone, has_touch=phone) as tab:
-                            tab.goto(page)
-                            tab.wait_for_math()
-                            tab.load_all_images()
-                            target = out / screenshot_name(page, theme, width)
-                            tab.page.screenshot(path=str(target), full_page=full_page)
-                            written.append(target)
-                            for problem in tab.problems():
-                                print(f"  {page} ({theme}, {width} px): {problem}")
-        finally:
-            browser.close()
+    with chromium_on(html) as (browser, site):
+        for theme in THEMES:
+            for width, viewport in WIDTHS.items():
+                phone = viewport is PHONE
+                for page in pages:
+                    with open_tab(browser, site, viewport=viewport, color_scheme=theme,
+                                  is_mobile=phone, has_touch=phone) as tab:
+                        tab.goto(page)
+                        tab.wait_for_math()
+                        tab.load_all_images()
+                        target = out / screenshot_name(page, theme, width)
+                        tab.page.screenshot(path=str(target), full_page=full_page)
+                        written.append(target)
+                        for problem in tab.problems():
+                            print(f"  {page} ({theme}, {width} px): {problem}")
     return written
 
 
