@@ -145,6 +145,17 @@ def _mixture_logpdf(x):
         + math.log(0.5)
 
 
+def _transport_knots():
+    """The chapter's 8-bin spline: inner knots at x = -2.5 .. 2.5 placed on the exact transport
+    z = Phi^{-1}(F(x)), slopes p(x)/phi(z) there, and identity ends at +-6."""
+    cdf = lambda x: 0.5 * (stats.norm.cdf(x, -1.5, 0.5) + stats.norm.cdf(x, 1.5, 0.5))  # noqa
+    x_in = np.linspace(-2.5, 2.5, 7)
+    z_in = special.ndtri(cdf(x_in))
+    d_in = np.exp(stats.norm.logpdf(z_in) - _mixture_logpdf(x_in))
+    return (np.concatenate([[-6.0], z_in, [6.0]]), np.concatenate([[-6.0], x_in, [6.0]]),
+            np.concatenate([[1.0], d_in, [1.0]]))
+
+
 @pytest.mark.slow
 def test_one_dimensional_affine_against_spline(glued):
     entropy = -integrate.quad(lambda x: math.exp(_mixture_logpdf(x)) * _mixture_logpdf(x),
@@ -155,13 +166,7 @@ def test_one_dimensional_affine_against_spline(glued):
     kl_gauss = -entropy + 0.5 * math.log(2 * math.pi * math.e * variance)
     assert glued["ch8_kl_affine_1d"] == pytest.approx(kl_gauss, abs=1e-6)
     # the spline: knots on the exact transport, KL by quadrature in z (x = g(z))
-    cdf = lambda x: 0.5 * (stats.norm.cdf(x, -1.5, 0.5) + stats.norm.cdf(x, 1.5, 0.5))  # noqa
-    x_in = np.linspace(-2.5, 2.5, 7)
-    z_in = special.ndtri(cdf(x_in))
-    d_in = np.exp(stats.norm.logpdf(z_in) - _mixture_logpdf(x_in))
-    zk = np.concatenate([[-6.0], z_in, [6.0]])
-    xk = np.concatenate([[-6.0], x_in, [6.0]])
-    dk = np.concatenate([[1.0], d_in, [1.0]])
+    zk, xk, dk = _transport_knots()
 
     def integrand(z):
         g, log_dg, _ = spline.rq_spline(np.array([z]), zk, xk, dk)
@@ -182,13 +187,7 @@ def test_one_dimensional_affine_against_spline(glued):
 def test_one_dimensional_spline_overshoots_the_peaks(glued):
     """The spline's density, followed along z (x = g(z), q = phi(z) / g'(z)): its highest point,
     its local maxima (two peaks and two bumps beside the inner knots)."""
-    cdf = lambda x: 0.5 * (stats.norm.cdf(x, -1.5, 0.5) + stats.norm.cdf(x, 1.5, 0.5))  # noqa
-    x_in = np.linspace(-2.5, 2.5, 7)
-    z_in = special.ndtri(cdf(x_in))
-    d_in = np.exp(stats.norm.logpdf(z_in) - _mixture_logpdf(x_in))
-    zk = np.concatenate([[-6.0], z_in, [6.0]])
-    xk = np.concatenate([[-6.0], x_in, [6.0]])
-    dk = np.concatenate([[1.0], d_in, [1.0]])
+    zk, xk, dk = _transport_knots()
     z = np.linspace(-3.5, 3.5, 400_001)
     x, log_dg, _ = spline.rq_spline(z, zk, xk, dk)
     q = np.exp(stats.norm.logpdf(z) - log_dg)
@@ -199,6 +198,7 @@ def test_one_dimensional_spline_overshoots_the_peaks(glued):
     assert glued["ch8_spline_n_peaks"] == len(peaks) == 4
     bump = np.abs(x[peaks]).min()
     assert glued["ch8_spline_bump_x"] == pytest.approx(bump, abs=2e-3)
+    x_in = xk[1:-1]
     nearest_knot = x_in[np.argmin(np.abs(x_in - bump))]
     assert glued["ch8_knot_near_bump"] == pytest.approx(nearest_knot, abs=1e-12)
     assert abs(bump - nearest_knot) < 0.1                               # "beside the knots"
