@@ -12,6 +12,17 @@ SOURCE_ONLY = ["# BEGIN SOLUTION", "# END SOLUTION", "it shows nothing on this s
 # ``phone``: touch-target sizes are measured. Quiz and slider controls need 44 px each way, every
 # other control 24 px (WCAG 2.5.5 and 2.5.8); a control is as large as its label when it has one.
 # Links inside running text are exempt (WCAG 2.5.8), as are hidden controls.
+# Colour parsing, relative luminance and contrast ratio (WCAG 2), shared by the pages' checks.
+CONTRAST_HELPERS_JS = r"""
+    const parse = c => { const m = c.match(/[\d.]+/g) || ['0', '0', '0', '0'];
+                         return m.map(Number).concat([1]).slice(0, 4); };
+    const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const ratio = (a, b) => { const l1 = lum(a), l2 = lum(b);
+                              return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05); };
+"""
+
 READER_CHECKS_JS = r"""([phone, sourceOnly]) => {
     const vw = document.documentElement.clientWidth, vh = window.innerHeight;
     const shown = el => el.checkVisibility({visibilityProperty: true, opacityProperty: true});
@@ -61,14 +72,7 @@ READER_CHECKS_JS = r"""([phone, sourceOnly]) => {
     }
 
     // quiz cards and slider panels: dark on the dark theme, their text at 4.5:1
-    const parse = c => { const m = c.match(/[\d.]+/g) || ['0', '0', '0', '0'];
-                         return m.map(Number).concat([1]).slice(0, 4); };
-    const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
-        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
-        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
-    const ratio = (a, b) => { const l1 = lum(a), l2 = lum(b);
-                              return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05); };
-    const paint = el => { for (let e = el; e; e = e.parentElement) {
+""" + CONTRAST_HELPERS_JS + r"""    const paint = el => { for (let e = el; e; e = e.parentElement) {
         const c = parse(getComputedStyle(e).backgroundColor); if (c[3] > 0.5) return c; }
         return parse(getComputedStyle(document.body).backgroundColor); };
     const dark = document.documentElement.dataset.theme === 'dark';

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from browsing import PHONE, open_tab, toc_html_pages
-from reader_checks import reader_checks
+from reader_checks import CONTRAST_HELPERS_JS, reader_checks
 
 pytestmark = pytest.mark.browser
 
@@ -93,14 +93,7 @@ _TRANSPARENCY_JS = r"""async () => {
 # label of a button needs 3:1 against the button (WCAG 1.4.3 and 1.4.11). Code blocks keep the
 # theme's own accessible highlighting and are left out, as is text over a picture.
 _CONTRAST_JS = r"""() => {
-    const parse = c => { const m = c.match(/[\d.]+/g) || ['0', '0', '0', '0'];
-                         return m.map(Number).concat([1]).slice(0, 4); };
-    const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
-        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
-        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
-    const ratio = (a, b) => { const l1 = lum(a), l2 = lum(b);
-                              return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05); };
-    const background = el => {       // null when the text sits on a picture
+""" + CONTRAST_HELPERS_JS + r"""    const background = el => {       // null when the text sits on a picture
         for (let e = el; e; e = e.parentElement) {
             const s = getComputedStyle(e);
             if (s.backgroundImage !== 'none') return null;
