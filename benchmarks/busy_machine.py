@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))  # the book's build tooling, tools/book
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -35,7 +36,7 @@ def _keep_a_core_busy(stop) -> None:
 def _execute(chapter: Path, blas_threads: str | None) -> float:
     """Wall-clock seconds to execute ``chapter`` on a fresh kernel with the given BLAS setting
     (None: the machine's default) in the kernel's environment."""
-    from nflib.course import book
+    import book
 
     saved = {v: os.environ.get(v) for v in BLAS_VARIABLES}
     try:

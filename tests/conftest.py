@@ -1,6 +1,6 @@
 """Shared fixtures: the strictly built book, built once per session in the background.
 
-As soon as the tests are collected, the book is built in a subprocess (``nflib.course.book``:
+As soon as the tests are collected, the book is built in a subprocess (``book``, in tools/book:
 warnings are errors, every notebook executed afresh, two Sphinx processes reading and executing
 pages in parallel) while the tests that do not need it run; those that do run last and wait for
 it. Chapter tests read each notebook as the build executed it (``nb``, ``glued``), so every
@@ -24,7 +24,7 @@ import pytest
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from nflib.course import book  # noqa: E402
+import book  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _BUILD: dict = {}

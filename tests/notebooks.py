@@ -1,5 +1,5 @@
 """The book's notebooks for the tests: paths relative to the repository, each executed at most
-once per test session. The work is done by ``nflib.course.book``; this module only adds the
+once per test session. The work is done by ``book`` (tools/book); this module only adds the
 repository root and the per-session cache.
 
     from notebooks import execute_notebook
@@ -15,8 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from nflib.course import book
-from nflib.course.book import ExecutedNotebook, NotebookError, is_notebook  # noqa: F401
+import book
+from book import ExecutedNotebook, NotebookError, is_notebook  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 

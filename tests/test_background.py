@@ -1,6 +1,6 @@
 """The background page ("What you need"): every glued number against an independent computation
 (closed forms, other quadrature rules, other optimisers, other implementations), and the claims
-its sentences make. The page is not a numbered chapter: ``nflib.course.book.chapters`` does not
+its sentences make. The page is not a numbered chapter: ``book.chapters`` does not
 list it, and its glue names start with ``bg_``.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from nflib.course import book
+import book
 from notebooks import ROOT
 
 CHAPTER = "background.md"

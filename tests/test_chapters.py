@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from nflib.course import book
+import book
 from nflib.course.quiz import QUIZ_DIR
 from notebooks import ROOT
 

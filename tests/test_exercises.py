@@ -14,7 +14,7 @@ from scipy import stats
 from nflib.course.exercises import ch01, ch02, ch06
 from nflib.course import newton as nt
 from nflib.checks import numerical_jacobian
-from nflib.course import book
+import book
 from exercise_checks import check_table_tests
 from notebooks import ROOT, execute_notebook
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from nflib.course import book
+import book
 from notebooks import ROOT
 
 PAGES = sorted([*ROOT.glob("chapters/*.md"), *ROOT.glob("exercises/*.md"), *ROOT.glob("*.md")])

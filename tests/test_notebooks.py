@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nflib.course import book
+import book
 from notebooks import ROOT, book_notebooks, execute_notebook
 
 NOTEBOOKS = book_notebooks()

@@ -37,6 +37,36 @@ def test_import_nflib_loads_no_course_module_and_no_heavy_dependency():
     assert out.stdout.strip() == "[]", out.stdout
 
 
+BUILD_TOOLING = ("sphinx", "jupyter_book", "myst_nb", "myst_parser", "nbclient", "jupytext",
+                 "jupyter_cache", "playwright", "yaml")
+
+
+def test_the_course_layer_loads_no_build_tooling():
+    """Readers install ``nflib[course]`` to run a notebook: no module of the package may need the
+    book's build, execution or serving machinery (that lives in tools/book)."""
+    code = ("import sys, pkgutil, importlib, nflib.course, nflib.course.exercises; "
+            "[importlib.import_module(m.name) for pkg in (nflib.course, nflib.course.exercises) "
+            " for m in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + '.')]; "
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {BUILD_TOOLING!r}); "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_course_extra_installs_no_build_tooling():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=\[ ;]", req)[0].lower().replace("-", "_")
+             for reqs in extras.values() for req in reqs}
+    forbidden = {"sphinx", "jupyter_book", "myst_nb", "nbclient", "jupytext", "jupyter_cache",
+                 "playwright", "pyyaml"}
+    assert not names & forbidden, sorted(names & forbidden)
+
+
 def test_import_nflib_does_not_tune_the_allocator():
     """``keep_freed_memory`` (mallopt through ctypes) changes the whole process: never on import."""
     code = ("import ctypes\n"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from nflib.course import book
+import book
 
 # The book's source folder (its _toc.yml and quiz data). BOOK_SOURCE points elsewhere when
 # BOOK_HTML is the build of another copy of the book.
@@ -81,7 +81,7 @@ class Site:
 
 @contextmanager
 def serve(root: Path):
-    """Serve ``root`` over HTTP on 127.0.0.1 (a free port), as :func:`nflib.course.book.serve`."""
+    """Serve ``root`` over HTTP on 127.0.0.1 (a free port), as :func:`book.serve`."""
     with book.serve(root) as base_url:
         yield Site(root=root, base_url=base_url)
 

@@ -92,7 +92,7 @@ def main() -> int:
 
         notebook = nbformat.read(path, as_version=4)
     else:
-        from nflib.course import book
+        import book
 
         notebook = book.execute(str(path.resolve())).notebook
     return 1 if report(notebook) else 0

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from browsing import chromium_on, open_tab, toc_html_pages
 
-from nflib.course.book import BOOK_PDF, PDF_FOLDER
+from book import BOOK_PDF, PDF_FOLDER
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "tools" / "sphinx") not in sys.path:

@@ -52,13 +52,20 @@ would have to be rewritten.
 from __future__ import annotations
 
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 from myst_to_jupyter import Resolver, caption_markdown, convert_code, convert_markdown
 
-from nflib.course.book import (BOOK_PDF, PDF_FOLDER, executed_dir, glue_data, is_notebook,
-                               unwrap_numpy_scalar)
+# the book's tooling (tools/book) sits beside the extensions; Sphinx puts only tools/sphinx on
+# the path (``local_extensions`` in _config.yml)
+TOOLS = str(Path(__file__).resolve().parents[1])
+if TOOLS not in sys.path:
+    sys.path.append(TOOLS)
+
+from book import (BOOK_PDF, PDF_FOLDER, executed_dir, glue_data, is_notebook,  # noqa: E402
+                  unwrap_numpy_scalar)
 
 NOTEBOOK_SUFFIX = ".ipynb"
 SOLUTIONS_SUFFIX = "-solutions.ipynb"
@@ -71,7 +78,7 @@ HIDDEN_OUTPUT_TAGS = {"hide-output", "remove-output"}
 
 @lru_cache(maxsize=None)
 def is_myst_notebook(source: str) -> bool:
-    """True for a MyST Markdown notebook page (:func:`nflib.course.book.is_notebook`)."""
+    """True for a MyST Markdown notebook page (:func:`book.is_notebook`)."""
     return Path(source).suffix == ".md" and is_notebook(source)
 
 

@@ -1,0 +1,149 @@
+"""Notebooks as a build executed them, or executed here on a fresh kernel, with what they glued.
+
+``executed(built, page)`` reads a notebook as the strict build executed it (so tests do not run
+it a second time); ``execute(path)`` runs one on a fresh kernel outside a build. Both return an
+``ExecutedNotebook`` whose ``glued`` maps each ``myst_nb.glue`` name to its value.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .build import BuiltBook, execution_seconds, glue_data, private_socket_prefix
+from .toc import find_root
+
+
+class NotebookError(AssertionError):
+    """A cell of a notebook raised; the message says which cell and what it raised."""
+
+
+@dataclass
+class ExecutedNotebook:
+    path: Path
+    notebook: object  # nbformat.NotebookNode
+    glued: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def cells(self):
+        return self.notebook.cells
+
+    def outputs_text(self, cell_index: int) -> str:
+        """All text output (streams and text/plain) of one cell, joined."""
+        return "".join(_output_text(o) for o in self.notebook.cells[cell_index].get("outputs", []))
+
+    def all_text_output(self) -> str:
+        return "\n".join(self.outputs_text(i) for i, c in enumerate(self.notebook.cells)
+                         if c.cell_type == "code")
+
+    def html_outputs(self) -> list[str]:
+        """Every text/html output (quizzes, animations), in order."""
+        return [o["data"]["text/html"] for c in self.notebook.cells if c.cell_type == "code"
+                for o in c.get("outputs", []) if "data" in o and "text/html" in o["data"]]
+
+
+def _output_text(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    data = output.get("data", {})
+    return data.get("text/plain", "") if output.get("output_type") in (
+        "execute_result", "display_data") else ""
+
+
+_NUMPY_SCALAR = re.compile(r"^np\.(?:float|int|uint|bool_?|complex)\w*\((.*)\)$", re.DOTALL)
+
+
+def unwrap_numpy_scalar(text: str) -> str:
+    """``"np.float64(0.58)"`` -> ``"0.58"``: a numpy scalar's repr as the number it shows."""
+    text = text.strip()
+    match = _NUMPY_SCALAR.match(text)
+    return match.group(1) if match else text
+
+
+def parse_glued_text(text: str):
+    """The text/plain form of a glued value back as a Python value.
+
+    Numbers (numpy scalars shown as ``np.float64(0.58)`` included), strings, lists, tuples and
+    dicts of those come back as Python objects; anything else is returned as the text.
+    """
+    text = unwrap_numpy_scalar(text)
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def glued_values(notebook) -> dict:
+    """name -> value of every ``myst_nb.glue`` in an executed notebook."""
+    values = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if not scrap:
+                continue
+            data = output.get("data", {})
+            # glue(..., display=False) stores the value under a prefixed mime type
+            text = data.get(scrap.get("mime_prefix", "") + "text/plain", data.get("text/plain"))
+            if text is not None:
+                values[scrap["name"]] = parse_glued_text(text)
+    return values
+
+
+def executed(built: BuiltBook, page, root=None) -> ExecutedNotebook:
+    """The notebook ``page`` (a path in the book) as the build executed it."""
+    import nbformat
+
+    root = Path(root) if root else find_root()
+    page = Path(page)
+    relative = (page if not page.is_absolute() else page.relative_to(root)).with_suffix(".ipynb")
+    path = built.executed_dir / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"the build did not execute {relative.with_suffix('')} "
+                                f"(no {path})")
+    notebook = nbformat.read(str(path), as_version=4)
+    seconds = execution_seconds(built.html).get(str(relative.with_suffix("")), 0.0)
+    # myst-nb moves the glued outputs out of the notebook it writes, into <page>.glue.json
+    glued = glued_values(notebook)
+    for name, output in glue_data(built.html, str(relative.with_suffix(""))).items():
+        text = output.get("data", {}).get("text/plain")
+        if text is not None:
+            glued[name] = parse_glued_text(text)
+    return ExecutedNotebook(path=root / page, notebook=notebook, glued=glued, seconds=seconds)
+
+
+def execute(path, timeout: int = 300) -> ExecutedNotebook:
+    """Run a notebook (MyST ``.md`` or ``.ipynb``) top to bottom on a fresh kernel, with its
+    folder as working directory, as myst-nb does; a failing cell raises ``NotebookError``."""
+    import jupytext
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = Path(path).resolve()
+    notebook = jupytext.read(str(path))
+    # IPC sockets of its own: TCP ports can collide with a kernel started at the same moment
+    # by another process (see ``build._use_private_kernel_sockets``)
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=private_socket_prefix())
+    client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        raise NotebookError(_error_message(path, notebook, exc)) from None
+    return ExecutedNotebook(path=path, notebook=notebook, glued=glued_values(notebook),
+                            seconds=time.perf_counter() - start)
+
+
+def _error_message(path: Path, notebook, exc) -> str:
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return (f"{path.name}: cell {index} raised {output.get('ename')}: "
+                        f"{output.get('evalue')}\n--- cell source ---\n{cell.source}\n"
+                        "--- end of cell ---")
+    return f"{path.name}: execution failed: {exc}"
