@@ -46,12 +46,6 @@ def test_exponential_of_uniform_is_log_uniform(glued):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ch1_int_x", "ch1_int_y", "ch1_int_exp"])
-def test_densities_integrate_to_one(glued, name):
-    assert glued[name] == pytest.approx(1.0, abs=1e-8)
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ch1_pval_x", "ch1_pval_y", "ch1_pval_exp"])
 def test_histograms_agree_with_densities(glued, name):
     assert 1e-3 < glued[name] <= 1.0
@@ -63,7 +57,6 @@ def test_inverse_cdf_sampling(glued):
     critical = 1.358 / math.sqrt(n)        # Kolmogorov-Smirnov 5% critical value
     assert 0 < glued["ch1_invcdf_ks"] < critical
     assert glued["ch1_invcdf_p"] > 0.01
-    assert glued["ch1_invcdf_err"] < 1e-6
 
 
 @pytest.mark.slow
@@ -76,21 +69,29 @@ def test_parallelogram_area(glued):
     assert glued["ch1_area"] == pytest.approx(2.5)
 
 
-@pytest.mark.slow
-def test_linear_map_density_matches_gaussian(glued):
-    assert glued["ch1_linear_err"] < 1e-10
+def section_checks(nb):
+    """The plain-text form of every section's checks report on the page, in order."""
+    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+            and o["data"].get("text/plain", "").startswith("Checks:")]
 
 
 @pytest.mark.slow
-def test_both_forms_of_the_formula(glued):
-    assert glued["ch1_forms_diff"] < 1e-6
-    assert glued["ch1_int_2d"] == pytest.approx(1.0, abs=1e-4)
-
-
-@pytest.mark.slow
-def test_rotation_preserves_volume_and_eigenvalues(glued):
-    assert abs(glued["ch1_rot_logdet"]) < 1e-12
-    assert glued["ch1_rot_eig_err"] < 1e-12
+def test_numerical_checks_are_reported_once_per_section(nb):
+    """The round-off checks (integrals, finite differences, scipy) are collected per section and
+    shown once, folded, with a plain-text fallback; a failing one would have stopped the page."""
+    reports = section_checks(nb)
+    expected = {"Densities on the line": 4, "Determinants, Jacobians and volume": 15,
+                "Worked examples 3 and 4": 4}
+    assert [r.splitlines()[0].split(": ")[1] for r in reports] == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert f": {n} numerical checks pass" in report.splitlines()[0]
+        assert len(report.splitlines()) == 1 + n
+    html = [h for h in nb.html_outputs() if 'class="nf-checks"' in h]
+    assert len(html) == len(expected) and all(h.startswith("<details") for h in html)
+    # the prose no longer repeats agreements to rounding error
+    text = (ROOT / CHAPTER).read_text()
+    assert not re.search(r"agree[s]? (with `?scipy`? )?to \{glue", text)
 
 
 @pytest.mark.slow
@@ -99,9 +100,8 @@ def test_volume_preserving_maps_change_the_shape_but_keep_density_values(glued):
     det J = 1 everywhere and change the shape (issue item 1)."""
     S = np.array([[1.0, 1.5], [0.0, 1.0]])
     assert np.linalg.det(S) == pytest.approx(1.0, abs=1e-15)
-    # det of the banana map's Jacobian [[1, 0], [-2 k z1, 1]] is 1 for every z1 (symbolically)
-    assert glued["ch1_vp_logdet"] < 1e-8
-    assert glued["ch1_vp_value_err"] < 1e-10
+    # det of the banana map's Jacobian [[1, 0], [-2 k z1, 1]] is 1 for every z1 (symbolically);
+    # the page checks it by finite differences and the density values against the closed forms
     # N(0, I) -> N(0, S S^T): eigenvalues (4.25 -+ 3.75) / 2 = 0.25 and 4, closed form
     tr, det = np.trace(S @ S.T), np.linalg.det(S @ S.T)
     small, large = (tr - math.sqrt(tr ** 2 - 4 * det)) / 2, (tr + math.sqrt(tr ** 2 - 4 * det)) / 2
@@ -117,32 +117,16 @@ def test_volume_preserving_maps_change_the_shape_but_keep_density_values(glued):
 
 
 @pytest.mark.slow
-def test_knothe_rosenblatt_map_is_the_cholesky_map(glued):
-    assert glued["ch1_kr_err"] < 1e-10
-    assert glued["ch1_kr_upper"] < 1e-8
-
-
-@pytest.mark.slow
 def test_composition_log_dets_add(glued):
     # Affine(log_scale [0.3, -0.2], shift [1, 0]) -> coupling log-det sin(v1) -> Affine(-0.5, 0.1)
     v1 = 0.4 * math.exp(0.3) + 1.0
     expected = (0.3 - 0.2) + math.sin(v1) + (-0.5 + 0.1)
     assert glued["ch1_comp_logdet"] == pytest.approx(expected, abs=1e-12)
-    assert glued["ch1_comp_numerical"] == pytest.approx(expected, abs=1e-7)
 
 
 @pytest.mark.slow
 def test_scalar_affine_flow_is_gaussian(glued):
     assert glued["ch1_affine_logp"] == pytest.approx(stats.norm(1.0, 2.0).logpdf(2.5), abs=1e-12)
-    assert glued["ch1_affine_err"] < 1e-12
-    # a = -2 gives N(b, a^2) too: the formula with (x - b) / a agrees with log|a|
-    assert glued["ch1_affine_neg_err"] < 1e-12
-
-
-@pytest.mark.slow
-def test_polar_coordinates(glued):
-    assert glued["ch1_polar_logdet_err"] < 1e-6
-    assert glued["ch1_polar_density_err"] < 1e-10
 
 
 @pytest.mark.slow
@@ -193,7 +177,7 @@ def test_numbers_in_prose_are_not_typed_where_glued():
     assert "{glue:text}`ch1_py9" in answers["ch1-ex-shift"]
     assert "{glue:text}`ch1_pexp2" in answers["ch1-ex-exp"]
     assert "{glue:text}`ch1_affine_logp" in answers["ch1-ex-affine-flow"]
-    assert "{glue:text}`ch1_polar_density_err" in answers["ch1-ex-polar"]
+    assert "$p_X = \\mathcal N(0, I_2)$" in answers["ch1-ex-polar"]
 
 
 # ---- numbers stated in the quiz's feedback -------------------------------------------------------
