@@ -28,6 +28,8 @@ import book  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _BUILD: dict = {}
+#: fixtures that hand a test an executed notebook (from the build, or with NB_EXECUTE=1 alone)
+NOTEBOOK_FIXTURES = {"nb", "glued", "executed_page"}
 
 
 def _execute_alone() -> bool:
@@ -37,11 +39,11 @@ def _execute_alone() -> bool:
 def _needs_book(item) -> bool:
     """Whether a test needs the built book (directly, or through ``nb``/``glued``)."""
     names = set(getattr(item, "fixturenames", ()))
-    return "built_book" in names or (not _execute_alone() and bool(names & {"nb", "glued"}))
+    return "built_book" in names or (not _execute_alone() and bool(names & NOTEBOOK_FIXTURES))
 
 
 def _needs_notebook(item) -> bool:
-    return _needs_book(item) or bool(set(getattr(item, "fixturenames", ())) & {"nb", "glued"})
+    return _needs_book(item) or bool(set(getattr(item, "fixturenames", ())) & NOTEBOOK_FIXTURES)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -85,19 +87,30 @@ def built_book() -> book.BuiltBook:
     return _BUILD["future"].result()
 
 
+@pytest.fixture(scope="session")
+def executed_page(request):
+    """``executed_page("chapters/04_coupling_flows")`` -> that page as the strict build executed
+    it (with NB_EXECUTE=1: executed alone on a fresh kernel, once per session, no build)."""
+    def executed(page):
+        page = str(page)
+        if _execute_alone():
+            from notebooks import execute_notebook
+
+            return execute_notebook(page if page.endswith((".md", ".ipynb")) else page + ".md")
+        built_book = request.getfixturevalue("built_book")
+        if built_book.returncode != 0:
+            pytest.fail(f"the book did not build, so {page} was not executed:\n"
+                        f"{built_book.log[-4000:]}")
+        return book.executed(built_book, page, ROOT)
+
+    return executed
+
+
 @pytest.fixture(scope="module")
-def nb(request):
+def nb(request, executed_page):
     """The notebook named by the test module's ``CHAPTER``, as the strict build executed it
     (with NB_EXECUTE=1: executed alone on a fresh kernel)."""
-    if _execute_alone():
-        from notebooks import execute_notebook
-
-        return execute_notebook(request.module.CHAPTER)
-    built_book = request.getfixturevalue("built_book")
-    if built_book.returncode != 0:
-        pytest.fail(f"the book did not build, so {request.module.CHAPTER} was not executed:\n"
-                    f"{built_book.log[-4000:]}")
-    return book.executed(built_book, request.module.CHAPTER, ROOT)
+    return executed_page(request.module.CHAPTER)
 
 
 @pytest.fixture(scope="module")

@@ -123,21 +123,13 @@ def test_other_notebook_pages_have_a_test_module_that_recomputes_their_numbers(p
     assert f'CHAPTER = "{page.name}"' in module.read_text(encoding="utf-8")
 
 
-# ---- the chapter as the build executed it ------------------------------------------------------
+# ---- the chapter as executed: by the build, or alone with NB_EXECUTE=1 (conftest.executed_page) --
 
-@pytest.fixture(scope="module")
-def executed(built_book):
-    if built_book.returncode != 0:
-        pytest.fail(f"the book did not build:\n{built_book.log[-4000:]}")
-    return {p.stem: book.executed(built_book, p.relative_to(ROOT), ROOT) for p in CHAPTERS}
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
-def test_every_glued_reference_is_glued_under_the_chapter_prefix(chapter, executed):
+def test_every_glued_reference_is_glued_under_the_chapter_prefix(chapter, executed_page):
     text = _text(chapter)
     used = set(_GLUE_ROLE.findall(text)) | set(_GLUE_DIRECTIVE.findall(text))
-    glued = set(executed[chapter.stem].glued)
+    glued = set(executed_page(chapter.relative_to(ROOT)).glued)
     assert used, f"{chapter.name} glues no computed value into its text"
     assert not used - glued, (f"{chapter.name} refers to values it never glued: "
                               f"{sorted(used - glued)}")
@@ -147,10 +139,9 @@ def test_every_glued_reference_is_glued_under_the_chapter_prefix(chapter, execut
         f"{sorted(n for n in glued if not n.startswith(prefix))}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
-def test_no_cell_printed_an_error(chapter, executed):
-    for index, cell in enumerate(executed[chapter.stem].cells):
+def test_no_cell_printed_an_error(chapter, executed_page):
+    for index, cell in enumerate(executed_page(chapter.relative_to(ROOT)).cells):
         for output in cell.get("outputs", []):
             assert output.get("output_type") != "error", f"{chapter.name}: cell {index} failed"
             assert not (output.get("output_type") == "stream" and output.get("name") == "stderr"
@@ -158,7 +149,6 @@ def test_no_cell_printed_an_error(chapter, executed):
                 f"{chapter.name}: cell {index} wrote to stderr: {output.get('text', '')[:300]}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_every_image_on_the_built_page_has_a_text_alternative(chapter, built_book):
     from bs4 import BeautifulSoup
