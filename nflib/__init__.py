@@ -18,6 +18,7 @@ from .planar import Planar
 from .coupling import (AdditiveCoupling, AffineCoupling, alternating_mask, channel_mask,
                        checkerboard_mask, realnvp)
 from .spline import RationalQuadraticSpline, spline_flow
+from .residual import ResidualBlock
 from .autoregressive import MADE, MAF, IAF
 from .image import (ActNorm, InvConv1x1, Squeeze, Split, Reshape, Flatten, Unflatten,
                     flat_view, image_view, glow)

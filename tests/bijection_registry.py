@@ -65,6 +65,7 @@ CASES = [
         [0, 1, 1], (8, 8), rng=rng, bins=3, bound=1.5, activation="relu"), rng), (3,)),
     Case("spline_flow", lambda rng: perturbed(nf.spline_flow(2, 3, (8,), rng=rng, bins=4,
                                                              bound=2.5), rng), (2,)),
+    Case("residual_block", lambda rng: perturbed(nf.ResidualBlock(3, (8,), rng=rng), rng), (3,)),
 ]
 
 
