@@ -28,7 +28,9 @@ is ``nflib/course/quizzes/schema.json``. Three kinds of question::
         "feedback": "You multiplied by $|f'|$ instead of dividing."},
        {"type": "default", "feedback": "Hint: ..."}]}
 
-Rules (checked by :func:`validate_quiz`, which names the question id in every error):
+Rules. Each is written once: the structure in ``schema.json`` (the kinds, required and allowed
+keys, non-empty text, at least two answers, at least one correct), the rest in
+:func:`validate_quiz`; both name the question id in every error.
 
 * ``id``: ``NN-words-with-dashes``, starting with the chapter number, unique across all quizzes.
 * Every choice has ``answer``, ``correct`` and a non-empty ``feedback`` saying *why* it is right
@@ -41,7 +43,7 @@ Rules (checked by :func:`validate_quiz`, which names the question id in every er
   as HTML: inside math write ``\\lt`` for ``<``. In JSON every backslash is doubled.
 * Every numeric question, and every choice whose text is a number (``"$0.5$"``, ``"2"``) and is
   marked correct, must be recomputed with nflib by a function registered under the question id in
-  ``tests/quiz_answers.py``: ``ANSWERS["01-scale-density"] = lambda: ...`` returning the value
+  ``tests/quiz_answers/chNN.py``: ``ANSWERS["01-scale-density"] = lambda: ...`` returning the value
   (a list of values for a ``many_choice`` with several numeric correct choices). The tests fail
   for a numeric question with no registered recomputation, or whose recomputed value a reader
   typing it to 3 significant digits would not have marked correct.
@@ -68,7 +70,8 @@ _NUMBER = re.compile(r"^\s*\$?\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*\$?\s
 
 
 def load_quiz(path) -> list:
-    """Read a quiz file and validate it against ``schema.json`` in the same folder.
+    """Read a quiz file and validate it (:func:`validate_quiz`) against ``schema.json`` in the
+    same folder, or the package's own schema if there is none.
 
     Raises ``ValueError`` naming the file, the question id and the problem.
     """
@@ -78,7 +81,8 @@ def load_quiz(path) -> list:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
     schema_path = path.with_name("schema.json")
-    schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
+    schema = (json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists()
+              else None)
     try:
         validate_quiz(questions, schema)
     except ValueError as err:
@@ -89,23 +93,23 @@ def load_quiz(path) -> list:
 def validate_quiz(questions, schema: dict | None = None) -> None:
     """Check a list of questions; raise ``ValueError`` naming the question id and the problem.
 
-    With ``schema`` (the parsed ``schema.json``) the structure is checked with jsonschema first;
-    then the rules a schema cannot express: unique ids, the number of correct choices, balanced
-    ``$`` signs, no ``<`` inside math, exactly one ``default`` numeric answer.
+    First the structure, with jsonschema against ``schema`` (the parsed ``schema.json``; by
+    default the package's own); then the rules a schema cannot express: unique ids, the number of
+    correct choices, exactly one ``default`` numeric answer, ranges with ``low < high``, balanced
+    ``$`` signs and no ``<`` inside math.
     """
-    if schema is not None:
-        _check_schema(questions, schema)
-    if not isinstance(questions, list) or not questions:
-        raise ValueError("a quiz must be a non-empty JSON list of questions")
+    _check_schema(questions, schema if schema is not None else packaged_schema())
     seen = set()
-    for k, q in enumerate(questions):
-        qid = q.get("id", f"<question {k}>") if isinstance(q, dict) else f"<question {k}>"
-        if not isinstance(q, dict) or not isinstance(q.get("id"), str):
-            raise ValueError(f"question {qid}: must be an object with a string 'id'")
-        if qid in seen:
-            raise ValueError(f"question {qid}: duplicate id")
-        seen.add(qid)
+    for q in questions:
+        if q["id"] in seen:
+            raise ValueError(f"question {q['id']}: duplicate id")
+        seen.add(q["id"])
         _check_question(q)
+
+
+def packaged_schema() -> dict:
+    """The quiz schema that ships with the package (``quizzes/schema.json``)."""
+    return json.loads((QUIZ_DIR / "schema.json").read_text(encoding="utf-8"))
 
 
 def _check_schema(questions, schema):
@@ -134,6 +138,7 @@ def _check_schema(questions, schema):
                 err = _matching_branch(err)
             field = "/".join(map(str, err.absolute_path)) or "question"
             message = ('no answer has "correct": true' if err.validator == "contains"
+                       else "must be non-empty text" if err.validator_value == "\\S"
                        else err.message)
             raise ValueError(f"question {qid}: {field}: {message}")
 
@@ -155,19 +160,10 @@ def _matching_branch(err):
 
 
 def _check_question(q: dict) -> None:
-    qid, kind = q["id"], q.get("type")
-    answers = q.get("answers")
-    if kind not in ("multiple_choice", "many_choice", "numeric"):
-        raise ValueError(f"question {qid}: unknown type {kind!r} "
-                         "(use multiple_choice, many_choice or numeric)")
-    if not isinstance(answers, list) or len(answers) < 2:
-        raise ValueError(f"question {qid}: needs a list of at least two answers")
-    _check_text(qid, "question", q.get("question"))
+    """The rules of one question that the schema cannot express (its structure is valid)."""
+    qid, kind, answers = q["id"], q["type"], q["answers"]
+    _check_text(qid, "question", q["question"])
     for k, a in enumerate(answers):
-        if not isinstance(a, dict):
-            raise ValueError(f"question {qid}: answer {k} must be an object")
-        if not (isinstance(a.get("feedback"), str) and a["feedback"].strip()):
-            raise ValueError(f"question {qid}: answer {k} has no feedback")
         _check_text(qid, f"answer {k} feedback", a["feedback"])
         if "answer" in a:
             _check_text(qid, f"answer {k}", a["answer"])
@@ -179,27 +175,23 @@ def _check_question(q: dict) -> None:
         raise ValueError(f"question {qid}: a many_choice question needs at least two correct "
                          f"answers; found {n_correct} (use multiple_choice for one)")
     if kind == "numeric":
-        _check_numeric(qid, answers, n_correct)
+        _check_numeric(qid, answers)
 
 
-def _check_numeric(qid, answers, n_correct):
-    if n_correct < 1:
-        raise ValueError(f"question {qid}: a numeric question needs a correct value or range")
+def _check_numeric(qid, answers):
     n_default = sum(a.get("type") == "default" for a in answers)
     if n_default != 1:
         raise ValueError(f"question {qid}: a numeric question needs exactly one "
                          f"{{'type': 'default', 'feedback': ...}} answer; found {n_default}")
     for k, a in enumerate(answers):
         if a.get("type") == "range":
-            bounds = a.get("range")
-            if not (isinstance(bounds, list) and len(bounds) == 2 and bounds[0] < bounds[1]):
+            bounds = a["range"]
+            if not bounds[0] < bounds[1]:
                 raise ValueError(f"question {qid}: answer {k} has an empty range {bounds} "
                                  "(need [low, high] with low < high)")
 
 
 def _check_text(qid, where, text):
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"question {qid}: {where} must be non-empty text")
     if "</script" in text.lower():
         raise ValueError(f"question {qid}: {where} must not contain '</script'")
     pieces = _DOLLAR.split(text.replace("$$", "$"))
