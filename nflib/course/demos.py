@@ -86,8 +86,4 @@ def planar_layer(w, u_hat, b: float = 0.0) -> Planar:
     if not m > -1.0:
         raise ValueError(f"w^T u_hat = {m:g} <= -1: the planar map is not invertible")
     a = np.log(np.expm1(1.0 + m))  # softplus(a) = 1 + m
-    layer = Planar(w.size, rng=np.random.default_rng(0))
-    layer.w[:] = w
-    layer.u[:] = u_hat + (a - m) * w / w2
-    layer.b[:] = b
-    return layer
+    return Planar(w.size, rng=None, w=w, u=u_hat + (a - m) * w / w2, b=b)
