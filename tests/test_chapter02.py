@@ -36,18 +36,35 @@ def central_difference_log_det(fn, z, eps=1e-6):
 
 # ---- the executed chapter ----------------------------------------------------------------------
 
+def section_checks(nb):
+    """The plain-text form of every section's checks report on the page, in order."""
+    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+            and o["data"].get("text/plain", "").startswith("Checks:")]
+
+
 @pytest.mark.slow
-def test_composed_flow_checks(glued):
-    assert glued["ch2_flow_int"] == pytest.approx(1.0, abs=1e-4)
-    assert glued["ch2_flow_logp_err"] < 1e-10
-    assert glued["ch2_flow_roundtrip"] < 1e-8
+def test_numerical_checks_are_reported_once_per_section(nb):
+    """Round trips, log-dets against finite differences and densities against scipy are collected
+    per section and shown once, folded, with a plain-text fallback; a failing check would have
+    stopped the page. The prose no longer repeats agreements to rounding error."""
+    expected = {"A flow of three layers": 3, "A map that is not one-to-one": 1,
+                "The planar layer": 1, "Coupling layers": 3, "Worked examples": 3}
+    reports = section_checks(nb)
+    assert [r.splitlines()[0].split(": ")[1] for r in reports] == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert len(report.splitlines()) == 1 + n, report
+    assert len([h for h in nb.html_outputs() if 'class="nf-checks"' in h]) == len(expected)
+    text = (ROOT / CHAPTER).read_text()
+    for name in ("flow_logp_err", "flow_roundtrip", "branches_err", "coupling_recon",
+                 "coupling_numerical_err", "additive_max_logdet"):
+        assert f"ch2_{name}" not in text, name
 
 
 @pytest.mark.slow
 def test_non_injective_map_loses_half_the_mass(glued):
     # Z ~ N(0, 1), X = Z^2: the positive preimage carries P(Z > 0) = 1/2
     assert glued["ch2_naive_mass"] == pytest.approx(stats.norm.sf(0.0), abs=1e-8)
-    assert glued["ch2_branches_err"] < 1e-10
 
 
 def _slope(dims, times):
@@ -90,8 +107,7 @@ def test_timing_prose_takes_the_ratio_from_the_measurement():
 
 
 @pytest.mark.slow
-def test_matrix_determinant_lemma_and_fold(glued):
-    assert glued["ch2_lemma_err"] < 1e-10
+def test_planar_fold(glued):
     # the positive root of z = 2 tanh z, by fixed-point iteration z <- 2 tanh z
     z = 1.0
     for _ in range(200):
@@ -109,8 +125,7 @@ def test_planar_worked_example(glued):
     z = np.array([0.5, -0.5])
     numerical = central_difference_log_det(planar, z)
     assert round(glued["ch2_planar_logdet"], 3) == 0.580
-    for name in ("ch2_planar_logdet", "ch2_planar_logdet_nflib", "ch2_planar_logdet_numerical"):
-        assert glued[name] == pytest.approx(numerical, abs=1e-8), name
+    assert glued["ch2_planar_logdet"] == pytest.approx(numerical, abs=1e-8)
     assert glued["ch2_planar_tanh"] == pytest.approx(math.tanh(-0.5), abs=1e-14)
     assert glued["ch2_planar_hprime"] == pytest.approx(1 / math.cosh(-0.5) ** 2, abs=1e-14)
     assert glued["ch2_planar_det"] == pytest.approx(math.exp(numerical), abs=1e-7)
@@ -134,9 +149,6 @@ def test_coupling_worked_example(glued):
 @pytest.mark.slow
 def test_sin_cos_coupling_checks(glued):
     assert glued["ch2_n_coupling_samples"] >= 1000
-    assert glued["ch2_coupling_recon"] < 1e-12
-    assert glued["ch2_coupling_numerical_err"] < 1e-6
-    assert glued["ch2_additive_max_logdet"] < 1e-8
     # the affine layer's log-det is sin(z1), so it spans most of [-1, 1] on 500 normal samples
     assert -1.0 <= glued["ch2_affine_logdet_min"] < -0.99
     assert 0.99 < glued["ch2_affine_logdet_max"] <= 1.0
@@ -147,7 +159,6 @@ def test_sin_cos_coupling_checks(glued):
 def test_glow_count(glued):
     expected = 32 * 32 * math.log(2.0 * 0.5 * 0.8)
     assert glued["ch2_glow_logdet"] == pytest.approx(expected, abs=1e-9)
-    assert glued["ch2_glow_logdet_affine"] == pytest.approx(expected, abs=1e-9)
     assert round(glued["ch2_glow_logdet"], 1) == -228.5
 
 
