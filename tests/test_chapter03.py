@@ -55,11 +55,9 @@ def test_knothe_rosenblatt_map_by_quadrature(glued):
     below = integrate.quad(lambda t: banana_density(1.0, t), -12.0, 0.5, limit=200)[0]
     assert glued["ch3_kr_F2_half_given_1"] == pytest.approx(below / banana_marginal(1.0),
                                                             abs=1e-7)
-    # the change of variables with a finite-difference Jacobian, triangular, increasing
-    assert glued["ch3_kr_logp_err"] < 1e-5
-    assert glued["ch3_kr_upper"] == 0.0
+    # increasing in each coordinate (the change of variables, the triangular Jacobian and the
+    # round trip are the page's own checks: see test_numerical_checks_are_reported_once_per_section)
     assert glued["ch3_kr_diag_min"] > 0.0
-    assert glued["ch3_kr_roundtrip"] < 1e-8
     # T(x) ~ N(0, I): mean and covariance within a few standard errors of 4000 samples
     n = glued["ch3_kr_n"]
     mean, cov = np.array(glued["ch3_kr_z_mean"]), np.array(glued["ch3_kr_z_cov"])
@@ -89,12 +87,35 @@ def test_modes_of_the_conditional(glued):
     assert glued["ch3_kr_one_mode_share"] == pytest.approx(below, abs=1e-6)
 
 
+def section_checks(nb):
+    """The plain-text form of every section's checks report on the page, in order."""
+    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+            and o["data"].get("text/plain", "").startswith("Checks:")]
+
+
+@pytest.mark.slow
+def test_numerical_checks_are_reported_once_per_section(nb):
+    """Jacobians against finite differences, round trips and densities against scipy or
+    quadrature are collected per section and shown once, folded, with a plain-text fallback; a
+    failing check would have stopped the page. The prose no longer repeats them."""
+    expected = {"The affine autoregressive layer": 6, "The Knothe-Rosenblatt map of the banana": 3,
+                "MAF against IAF": 1, "Fitting by maximum likelihood": 3, "Worked example 2": 1}
+    reports = section_checks(nb)
+    assert [r.splitlines()[0].split(": ")[1] for r in reports] == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert len(report.splitlines()) == 1 + n, report
+    assert len([h for h in nb.html_outputs() if 'class="nf-checks"' in h]) == len(expected)
+    text = (ROOT / CHAPTER).read_text()
+    for name in ("maf_upper", "maf_diag_err", "maf_logdet_err", "maf_roundtrip",
+                 "hand_logdet_numerical", "hand_inverse_err", "kr_logp_err", "kr_upper",
+                 "kr_roundtrip", "iaf_self_err", "gaussian_made_err", "dual_mass", "dual_diff",
+                 "784_degree_order_err"):
+        assert f"ch3_{name}" not in text, name
+
+
 @pytest.mark.slow
 def test_affine_layer_jacobian(glued):
-    assert glued["ch3_maf_upper"] == 0.0
-    assert glued["ch3_maf_diag_err"] < 1e-6
-    assert glued["ch3_maf_logdet_err"] < 1e-6
-    assert glued["ch3_maf_roundtrip"] < 1e-10
     d = 5
     assert glued["ch3_nonzero_maf"] == d * (d + 1) // 2            # lower triangle
     kept, moved = 2, 3                                             # mask [1, 1, 0, 0, 0]
@@ -164,7 +185,6 @@ def test_maf_and_iaf_timings(glued):
 
 @pytest.mark.slow
 def test_iaf_scores_its_own_samples_in_one_pass(glued):
-    assert glued["ch3_iaf_self_err"] < 1e-10
     assert glued["ch3_iaf_self_speedup"] > 1.5
 
 
@@ -254,19 +274,11 @@ def test_one_layer_in_the_wrong_order_sits_at_its_bound(glued):
 
 
 @pytest.mark.slow
-def test_a_maf_layer_is_a_gaussian_made(glued):
-    assert glued["ch3_gaussian_made_err"] < 1e-12
-
-
-@pytest.mark.slow
 def test_kl_in_x_equals_kl_in_z(glued):
     """The natural-order layer of seed 0 scored in x (quadrature around the banana) and in z
     (the data pushed through f^-1, on its own grid): the same KL, as the text derives."""
     assert glued["ch3_dual_kl_x"] == glued["ch3_banana_kl_natural"][0]
-    assert glued["ch3_dual_mass"] == pytest.approx(1.0, abs=1e-6)
     assert glued["ch3_dual_kl_z"] == pytest.approx(glued["ch3_dual_kl_x"], abs=1e-4)
-    assert glued["ch3_dual_diff"] == pytest.approx(
-        abs(glued["ch3_dual_kl_x"] - glued["ch3_dual_kl_z"]))
 
 
 @pytest.mark.slow
@@ -294,8 +306,6 @@ def test_hand_worked_example(glued):
     assert glued["ch3_hand_mu3"] == pytest.approx(mu3, abs=1e-12)
     assert glued["ch3_hand_x3"] == pytest.approx(x3, abs=1e-12)
     assert glued["ch3_hand_logdet"] == pytest.approx(0.0 + 0.5 - 0.75, abs=1e-12)
-    assert glued["ch3_hand_logdet_numerical"] == pytest.approx(-0.25, abs=1e-6)
-    assert glued["ch3_hand_inverse_err"] < 1e-12
 
 
 @pytest.mark.slow
@@ -320,7 +330,6 @@ def test_cost_of_sampling_784_pixels(glued):
     assert glued["ch3_784_masked_fraction"] == pytest.approx(masked / per_pass)
     # the degree-order sampler: the same samples, and less work (a generous margin: on any
     # machine it skips most of 784 dense passes)
-    assert glued["ch3_784_degree_order_err"] < 1e-10
     assert glued["ch3_784_degree_order_speedup"] > 1.5
     # the small MAF (784 inputs, 64 hidden units): 784 dense passes against the masks' ones
     small_hidden = np.round(np.linspace(1, d - 1, 64)).astype(int)   # spread: 64 < d - 1
