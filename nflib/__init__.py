@@ -9,7 +9,7 @@ checks) is ``nflib.course``, which ``import nflib`` never loads.
 
 from .core import Bijection, Compose, Inverse
 from .validation import as_batch
-from .distributions import StandardNormal, Uniform
+from .distributions import Distribution, StandardNormal, Uniform
 from .flow import Flow, nll_and_grad, reverse_kl_and_grad
 from .mlp import MLP
 from .affine import Affine

@@ -40,10 +40,12 @@ import numpy as np
 from .autoregressive import MADE
 from .core import Bijection, prefixed
 from .coupling import AffineCoupling, _check_mask
+from .distributions import Distribution
+from .flow import check_base
 from .mlp import MLP
 from .spline import RationalQuadraticSpline
 from .train import Adam, clip_gradients, cosine_lr
-from .validation import as_batch, check_finite, nonempty, positive_int, sample_count
+from .validation import as_batch, check_finite, nonempty, positive_int
 
 __all__ = ["ConditionalBijection", "ConditionalAffineCoupling", "ConditionalSplineCoupling",
            "ConditionalMAF", "ConditionalCompose", "ConditionalFlow", "conditional_nll_and_grad",
@@ -345,7 +347,9 @@ class ConditionalFlow:
     embedding, ``"embedding.W0"`` and so on.
     """
 
-    def __init__(self, base, bijection: ConditionalBijection, embedding: MLP | None = None):
+    def __init__(self, base: Distribution, bijection: ConditionalBijection,
+                 embedding: MLP | None = None):
+        check_base(base)
         if not isinstance(bijection, ConditionalBijection):
             raise ValueError("bijection must be a ConditionalBijection (use nflib.Flow for an "
                              "unconditional one)")
@@ -373,15 +377,13 @@ class ConditionalFlow:
         x = as_batch(x, self.dim, "x")
         c, _ = self._context(y, x.shape[0])
         z, log_det, _ = self.bijection.inverse_cached(x, c)
-        return self.base._log_prob(z) + log_det
+        return self.base.log_prob_unchecked(z) + log_det
 
     def sample(self, n: int, y, rng: np.random.Generator):
         """n samples of q(x | y): y a single row (n draws for it) or n rows (one draw each)."""
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError("rng must be a numpy.random.Generator")
-        n = sample_count(n)
-        c, _ = self._context(y, n)
-        x, _, _ = self.bijection.forward_cached(self.base.sample(n, rng), c)
+        z = self.base.sample(n, rng)
+        c, _ = self._context(y, z.shape[0])
+        x, _, _ = self.bijection.forward_cached(z, c)
         return x
 
     def parameters(self):
@@ -401,13 +403,14 @@ def conditional_nll_and_grad(flow: ConditionalFlow, x, y):
     dL/dz_i = -1/n grad log p_Z(z_i), dL/dlog_det_i = -1/n, back through the inverse pass; the
     context gradient dL/dc flows on into the embedding's backward pass.
     """
+    flow.base.require_gradient("conditional_nll_and_grad (maximum likelihood)")
     x = nonempty(as_batch(x, flow.dim, "x"), "x")
     n = x.shape[0]
     c, emb_cache = flow._context(y, n)
     z, log_det, cache = flow.bijection.inverse_cached(x, c)
-    loss = -np.mean(flow.base._log_prob(z) + log_det)
+    loss = -np.mean(flow.base.log_prob_unchecked(z) + log_det)
     _, grads, grad_c = flow.bijection.inverse_backward(
-        cache, -flow.base._grad_log_prob(z) / n, np.full(n, -1.0 / n))
+        cache, -flow.base.grad_log_prob_unchecked(z) / n, np.full(n, -1.0 / n))
     grads = dict(grads)
     if flow.embedding is not None:
         _, g_emb = flow.embedding.backward(emb_cache, grad_c)

@@ -15,30 +15,32 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Bijection
+from .distributions import Distribution
 from .validation import as_batch, check_finite, nonempty, sample_count
 
 __all__ = ["Flow", "nll_and_grad", "reverse_kl_and_grad"]
 
 
 class Flow:
-    """``Flow(base, bijection)``: x = f(z), z ~ base."""
+    """``Flow(base, bijection)``: x = f(z), z ~ base (a ``Distribution``).
 
-    def __init__(self, base, bijection: Bijection):
+    The data are validated once, at the edge (``check_data``); the latent points the bijection
+    computes from them are valid by construction, so the flow calls the base's unchecked
+    methods (``log_prob_unchecked``, ``grad_log_prob_unchecked``) on them.
+    """
+
+    def __init__(self, base: Distribution, bijection: Bijection):
+        self.base = check_base(base)
         if bijection.dim is not None and bijection.dim != base.dim:
             raise ValueError(f"base has dimension {base.dim} but the bijection acts on "
                              f"dimension {bijection.dim}")
-        self.base = base
         self.bijection = bijection
         self.dim = base.dim
-        # the latent points a flow computes are valid by construction: no second check
-        self._base_log_prob = getattr(base, "_log_prob", None) or base.log_prob
-        self._base_grad_log_prob = (getattr(base, "_grad_log_prob", None)
-                                    or getattr(base, "grad_log_prob", None))
 
     def log_prob(self, x):
         """log p_X(x) = log p_Z(f^{-1}(x)) + log|det df^{-1}/dx|, shape (n,)."""
         z, log_det, _ = self.bijection.inverse_cached(self.check_data(x))
-        return self._base_log_prob(z) + log_det
+        return self.base.log_prob_unchecked(z) + log_det
 
     def check_data(self, x) -> np.ndarray:
         """Validate data once, at the edge: a real, finite ``(n, dim)`` batch (n = 0 allowed)."""
@@ -48,14 +50,14 @@ class Flow:
 
     def sample(self, n: int, rng: np.random.Generator):
         """Draw n samples x = f(z), z ~ p_Z (n a whole number >= 0)."""
-        x, _, _ = self.bijection.forward_cached(self.base.sample(n, _check_rng(rng)))
+        x, _, _ = self.bijection.forward_cached(self.base.sample(n, rng))
         return x
 
     def sample_and_log_prob(self, n: int, rng: np.random.Generator):
         """Samples and their log-density in one pass: log q(x) = log p_Z(z) - log|det df/dz|."""
-        z = self.base.sample(n, _check_rng(rng))
+        z = self.base.sample(n, rng)
         x, log_det, _ = self.bijection.forward_cached(z)
-        return x, self._base_log_prob(z) - log_det
+        return x, self.base.log_prob_unchecked(z) - log_det
 
     def parameters(self):
         """Name -> live parameter arrays of the bijection."""
@@ -72,11 +74,12 @@ def nll_and_grad(flow: Flow, x):
     dL/dz_i = -1/n grad log p_Z(z_i),  dL/dlog_det_i = -1/n; then backpropagate through the
     inverse pass. Returns ``(loss, grads)`` with ``grads`` keyed like ``flow.parameters()``.
     """
+    flow.base.require_gradient("nll_and_grad (maximum likelihood)")
     x = nonempty(flow.check_data(x), "x")
     n = x.shape[0]
     z, log_det, cache = flow.bijection.inverse_cached(x)
-    loss = -np.mean(flow._base_log_prob(z) + log_det)
-    grad_z = -flow._base_grad_log_prob(z) / n
+    loss = -np.mean(flow.base.log_prob_unchecked(z) + log_det)
+    grad_z = -flow.base.grad_log_prob_unchecked(z) / n
     grad_log_det = np.full(n, -1.0 / n)
     _, grads = flow.bijection.inverse_backward(cache, grad_z, grad_log_det)
     return float(loss), grads
@@ -92,22 +95,23 @@ def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np
     """
     if sample_count(n) == 0:
         raise ValueError("n must be at least 1: the loss is a mean over n base samples")
-    z = flow.base.sample(n, _check_rng(rng))
+    z = flow.base.sample(n, rng)
     x, log_det, cache = flow.bijection.forward_cached(z)
     log_p = _target_values(log_target(x), (x.shape[0],), "log_target(x)")
     grad_x = _target_values(grad_log_target(x), x.shape, "grad_log_target(x)")
-    loss = np.mean(flow._base_log_prob(z) - log_det - log_p)
+    loss = np.mean(flow.base.log_prob_unchecked(z) - log_det - log_p)
     grad_x = -grad_x / n
     grad_log_det = np.full(n, -1.0 / n)
     _, grads = flow.bijection.forward_backward(cache, grad_x, grad_log_det)
     return float(loss), grads
 
 
-def _check_rng(rng) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0); "
-                         f"got {type(rng).__name__}")
-    return rng
+def check_base(base) -> Distribution:
+    """A flow's base must be a ``Distribution`` (its unchecked methods are what flows call)."""
+    if not isinstance(base, Distribution):
+        raise ValueError(f"base must be an nflib Distribution (e.g. nflib.StandardNormal(d)); got "
+                         f"{type(base).__name__}: subclass nflib.Distribution to define a new base")
+    return base
 
 
 def _target_values(values, shape, name: str) -> np.ndarray:
