@@ -31,11 +31,6 @@ SEEDS = (0, 1, 2)
 NVP_STEPS, MAF_STEPS = 300, 250
 
 
-def agreement(err):
-    """How the text reports a check's error: "exactly" for an exact zero."""
-    return "exactly" if err == 0 else f"to {err:.0e}"
-
-
 def numbers_in(text):
     return [float(v) for v in re.findall(r"(?<![\w.])\d+\.\d+", text)]
 
@@ -123,10 +118,32 @@ def test_masks_keep_half(glued):
     assert glued["ch4_board_kept"] == 16 and glued["ch4_board_size"] == 2 * 4 * 4
 
 
+def section_checks(nb):
+    """The plain-text form of every section's checks report on the page, in order."""
+    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+            and o["data"].get("text/plain", "").startswith("Checks:")]
+
+
+@pytest.mark.slow
+def test_numerical_checks_are_reported_once_per_section(nb):
+    """Round trips, log-dets against finite differences and slogdet and the NICE identities are
+    collected per section and shown once, folded, with a plain-text fallback; a failing check
+    would have stopped the page. The prose no longer words each agreement ("exactly", "to 2e-16")."""
+    expected = {"An affine coupling layer in d = 6": 2, "NICE": 2, "RealNVP: masks and mixing": 2,
+                "Worked example 1": 2}
+    reports = section_checks(nb)
+    titles = [r.splitlines()[0].removeprefix("Checks: ").rsplit(": ", 1)[0] for r in reports]
+    assert titles == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert len(report.splitlines()) == 1 + n, report
+    assert len([h for h in nb.html_outputs() if 'class="nf-checks"' in h]) == len(expected)
+    text = (ROOT / CHAPTER).read_text()
+    assert "_agree`" not in text and "def agreement" not in text
+
+
 @pytest.mark.slow
 def test_six_dimensional_layer_checks(glued):
-    assert glued["ch4_roundtrip6"] < 1e-10
-    assert glued["ch4_logdet_err6"] < 1e-6
     # the clamp is active (raw beyond c) and holds: |s| = 3 tanh(|raw|/3) < 3
     assert glued["ch4_max_raw6"] > 3.0
     assert glued["ch4_max_s6"] == pytest.approx(3 * math.tanh(glued["ch4_max_raw6"] / 3), abs=1e-9)
@@ -135,19 +152,7 @@ def test_six_dimensional_layer_checks(glued):
 
 
 @pytest.mark.slow
-def test_agreements_are_worded_from_the_errors(glued):
-    for err, text in (("roundtrip6", "roundtrip6_agree"), ("logdet_err6", "logdet_err6_agree"),
-                      ("nice_density_err", "nice_density_agree"),
-                      ("nice_move_err", "nice_move_agree"),
-                      ("mix_logdet_err", "mix_logdet_agree"), ("hand_lib_err", "hand_lib_agree"),
-                      ("hand_back_err", "hand_back_agree")):
-        assert glued[f"ch4_{text}"] == agreement(glued[f"ch4_{err}"]), err
-    assert glued["ch4_hand_lib_agree"] in ("exactly", "to 1e-16", "to 2e-16", "to 4e-16")
-
-
-@pytest.mark.slow
 def test_nice_keeps_density_values_and_its_bound(glued):
-    assert glued["ch4_nice_density_err"] < 1e-12
     assert abs(glued["ch4_nice_corr"]) > 0.3 and glued["ch4_nice_moved"] > 0.5
     h, se = mc_entropy("two_moons")
     assert glued["ch4_moons_entropy"] == pytest.approx(h, abs=5 * se + 1e-3)
@@ -157,7 +162,6 @@ def test_nice_keeps_density_values_and_its_bound(glued):
     assert glued["ch4_nice_peak"] <= 1 / (2 * math.pi) + 1e-12
     assert glued["ch4_nice_scaled_kl"] < glued["ch4_nice_bound"]
     assert glued["ch4_nice_sigma_sum"] < 0
-    assert glued["ch4_nice_move_err"] < 1e-10
 
 
 def test_nice_scaling_moves_to_the_latent_end():
@@ -236,10 +240,7 @@ def same_mask_floor(kept):
 
 @pytest.mark.slow
 def test_same_mask_stack_collapses_to_one_coupling_and_its_floor(glued):
-    assert glued["ch4_collapse_err"] < 1e-10 and glued["ch4_alternating_curve"] > 1.0
-    assert glued["ch4_collapse_agree"] == (
-        "exactly zero" if glued["ch4_collapse_err"] == 0
-        else f"zero to {glued['ch4_collapse_err']:.0e}")
+    assert glued["ch4_alternating_curve"] > 1.0
     for kept, name, value in ((0, "ch4_floor_x1", 0.494), (1, "ch4_floor_x2", 1.013)):
         floor, se = same_mask_floor(kept)
         assert glued[name] == pytest.approx(floor, abs=5 * se + 2e-3), (name, floor)
@@ -300,7 +301,6 @@ def test_jacobian_sparsity_by_depth(glued):
         zeros.append(int((~dep).sum()))
     assert glued["ch4_zeros_by_depth"] == zeros == [8, 2, 0, 0]
     assert glued["ch4_first_full"] == 3
-    assert glued["ch4_mix_logdet_err"] < 1e-10
 
 
 @pytest.mark.slow
@@ -524,7 +524,6 @@ def test_worked_example_by_hand(glued):
                 "x2": x2, "x4": x4, "logdet": s[0] + s[1], "lib_logdet": s[0] + s[1]}
     for key, value in expected.items():
         assert glued[f"ch4_hand_{key}"] == pytest.approx(value, abs=1e-12), key
-    assert glued["ch4_hand_lib_err"] < 1e-12 and glued["ch4_hand_back_err"] < 1e-12
 
     # the log-det against a central-difference Jacobian of the map written out above
     def layer(v):
