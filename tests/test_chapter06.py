@@ -110,17 +110,35 @@ def test_page_stays_small(nb):
 
 # ---- the numerical checks shown on the page ---------------------------------------------------------
 
-def test_numerical_checks_on_the_page_are_tight(glued):
-    assert glued["ch6_logdet_err"] < 1e-8
-    assert glued["ch6_banana_grad_err"] < 1e-8
-    assert glued["ch6_banana_hess_err"] < 1e-8
-    assert glued["ch6_Z_rel_err"] < 1e-10
-    assert glued["ch6_jpop_err"] < 1e-12
-    assert glued["ch6_we_grad_err"] < 1e-7
-    assert glued["ch6_we_hess_err"] < 1e-7
+def section_checks(nb):
+    """The plain-text form of every section's checks report on the page, in order."""
+    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+            and o["data"].get("text/plain", "").startswith("Checks:")]
+
+
+def test_numerical_checks_are_reported_once_per_section(nb, source):
+    """The log-det, the banana's derivatives and normaliser, the objective's closed form, the
+    gradient and Hessian against central differences, the Gauss-Hermite fits and Sigma = -H are
+    collected per section and shown once, folded, with a plain-text fallback; a failing check
+    (error above its tolerance) would have stopped the page."""
+    expected = {"The model, the target and the objective": 5, "Gradient and Hessian in theta": 14,
+                "The exact map, model error and sampling error": 4}
+    reports = section_checks(nb)
+    titles = [r.splitlines()[0].removeprefix("Checks: ").rsplit(": ", 1)[0] for r in reports]
+    assert titles == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert len(report.splitlines()) == 1 + n, report
+    assert len([h for h in nb.html_outputs() if 'class="nf-checks"' in h]) == len(expected)
+    for name in ("logdet_err", "banana_grad_err", "banana_hess_err", "Z_rel_err", "jpop_err",
+                 "we_grad_err", "we_hess_err", "gh_err", "gh_kl", "gh4_err", "sigma_err"):
+        assert f"ch6_{name}" not in source, name
+
+
+def test_central_differences_are_as_accurate_as_the_text_says(glued):
+    # "the size expected of central differences with step 1e-6": relative errors of 1e-6 or less
     assert glued["ch6_fd_grad_err_max"] < 1e-6
     assert glued["ch6_fd_hess_err_max"] < 1e-6
-    assert glued["ch6_sigma_err"] < 1e-12
 
 
 def test_worked_example_by_hand(glued):
@@ -344,8 +362,6 @@ def test_bfgs_end_game_gains_fewer_digits_than_newton(z_fix):
 
 def test_gauss_hermite_results(glued):
     assert glued["ch6_gh_nodes"] == 100
-    assert glued["ch6_gh_err"] < 1e-8 and glued["ch6_gh_kl"] < 1e-10
-    assert glued["ch6_gh4_err"] < 1e-8
     assert glued["ch6_kl4"] == pytest.approx(K ** 2, abs=1e-10)
     # the 4-parameter KL at (0, 0, 0, -k) by 1-D quadrature of (1/2) k^2 (z^2 - 1)^2
     nodes, w = np.polynomial.hermite_e.hermegauss(20)
