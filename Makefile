@@ -14,8 +14,10 @@ PY := $(VENV)/bin/python
 book: $(VENV)/.installed-book
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# two workers (pytest-xdist): one builds the book in the background while both run the tests
+# that do not need it; then they share the tests of the built site, one page to a worker
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # every chapter and exercise opened and run in JupyterLab as Binder opens them, and a downloaded
 # chapter run in a fresh virtual environment made with its own install line (builds the book)

@@ -60,8 +60,9 @@ def _part(test_file: str) -> str:
 
 def time_tests() -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "--durations=0", "--durations-min=0"],
+    # as the Makefile's `test` target runs it (two pytest-xdist workers)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q",
+                           "-p", "no:cacheprovider", "--durations=0", "--durations-min=0"],
                           cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     by_part = defaultdict(float)
@@ -70,7 +71,8 @@ def time_tests() -> float:
         by_part[_part(match.group(2))] += float(match.group(1))
     lines = proc.stdout.strip().splitlines()
     print(lines[-1] if lines else proc.stderr[-2000:])
-    print("time in tests by part (setup included; the book builds during the library tests):")
+    print("time in tests by part, summed over both workers (setup included; the book builds "
+          "during the library tests):")
     for name, _ in PARTS:
         print(f"  {name:10s}{by_part.get(name, 0.0):8.1f} s")
     return seconds

@@ -12,9 +12,12 @@ or NB_EXECUTE=1 to have ``nb`` execute just the module's chapter on a fresh kern
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -49,22 +52,78 @@ def _needs_notebook(item) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Every test that needs the built book is slow (marked here, before ``-m`` selects), and
-    runs last, so the others run while the book builds."""
+    runs last, so the others run while the book builds. Under pytest-xdist (``make test`` runs
+    ``pytest -n 2 --dist loadgroup``) the tests that read one page of the site run on one worker
+    (each worker visits a page once), and so do the tests of a module that needs the book (its
+    fixtures are made once); the other tests are shared out one by one."""
     for item in items:
         if _needs_notebook(item):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
     items.sort(key=_needs_notebook)
 
 
+def _group(item) -> str:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    page = params.get("path")
+    return f"page {page}" if isinstance(page, str) else f"module {item.module.__name__}"
+
+
+def _xdist_run(config) -> str | None:
+    """The id of this pytest-xdist run, shared by its workers (None when not under xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput["testrunuid"] if workerinput else None
+
+
+def _shared_build_folder(run: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"nflib-book-{run}"
+
+
+def _build_and_share(folder: Path) -> book.BuiltBook:
+    """Build into ``folder`` and write the outcome where the other workers of the run read it."""
+    built = book.build(ROOT, folder, jobs=2)
+    outcome = {"html": str(built.html), "log": built.log, "returncode": built.returncode,
+               "seconds": built.seconds}
+    partial = folder / "outcome.json.partial"
+    partial.write_text(json.dumps(outcome), encoding="utf-8")
+    partial.rename(folder / "outcome.json")
+    return built
+
+
+def _wait_for_shared_build(folder: Path, timeout: float = 3600.0) -> book.BuiltBook:
+    """The build another worker of this run is making (it writes ``outcome.json`` when done)."""
+    outcome = folder / "outcome.json"
+    deadline = time.monotonic() + timeout
+    while not outcome.is_file():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no worker finished building the book into {folder} in {timeout:.0f} s")
+        time.sleep(1.0)
+    data = json.loads(outcome.read_text(encoding="utf-8"))
+    return book.BuiltBook(html=Path(data["html"]), log=data["log"],
+                          returncode=data["returncode"], seconds=data["seconds"])
+
+
 def pytest_collection_finish(session):
-    """Start the build as soon as it is known that some selected test needs it."""
+    """Start the build as soon as it is known that some selected test needs it: in this process,
+    or, under pytest-xdist, in the first worker to get here (the others wait for its outcome)."""
     if os.environ.get("BOOK_HTML") or session.config.option.collectonly:
         return
-    if any(_needs_book(item) for item in session.items):
-        output = Path(tempfile.mkdtemp(prefix="nflib-book-"))
-        executor = ThreadPoolExecutor(max_workers=1)
-        _BUILD["future"] = executor.submit(book.build, ROOT, output, jobs=2)
-        _BUILD["executor"] = executor
+    if not any(_needs_book(item) for item in session.items):
+        return
+    run = _xdist_run(session.config)
+    if run is None:
+        task = partial(book.build, ROOT, Path(tempfile.mkdtemp(prefix="nflib-book-")), jobs=2)
+    else:
+        output = _shared_build_folder(run)
+        try:
+            output.mkdir()            # atomic: exactly one worker of the run builds
+        except FileExistsError:
+            _BUILD["shared"] = output
+            return
+        task = partial(_build_and_share, output)
+    executor = ThreadPoolExecutor(max_workers=1)
+    _BUILD["future"] = executor.submit(task)
+    _BUILD["executor"] = executor
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -82,6 +141,8 @@ def built_book() -> book.BuiltBook:
         if not (html / "index.html").exists():
             pytest.fail(f"BOOK_HTML={existing} has no index.html")
         return book.BuiltBook(html=html, log="", returncode=0, seconds=0.0)
+    if "shared" in _BUILD:
+        return _wait_for_shared_build(_BUILD["shared"])
     if "future" not in _BUILD:  # e.g. a test that asks for it indirectly
         return book.build(ROOT, Path(tempfile.mkdtemp(prefix="nflib-book-")), jobs=2)
     return _BUILD["future"].result()

@@ -236,25 +236,46 @@ def test_every_page_links_its_pdf_not_the_print_dialog(downloads, source):
     assert f"pdf/{docname}.pdf" in page and "pdf/book.pdf" in page
 
 
+def test_the_book_executes_every_notebook_in_an_empty_folder():
+    """What the build ran is what a download runs: nothing beside the page was in reach."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["execute"].get("run_in_temp") is True, "set execute: run_in_temp: true"
+
+
+def _ran(built_book, source: Path, name: str):
+    """The notebook whose code a download must hold: as the build executed it (a page, or an
+    exercise's solutions), or the learner version, which tests/test_exercises.py executes."""
+    docname = _docname(source)
+    if name == "":
+        learner = learner_source(ROOT, docname)
+        if learner is not None:
+            import jupytext
+
+            return jupytext.read(str(learner))
+    return nbformat.read(built_book.executed_dir / (docname + ".ipynb"), as_version=4)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["", "-solutions"])
 @pytest.mark.parametrize("source", NOTEBOOK_PAGES, ids=_docname)
-def test_download_runs_in_an_empty_folder(downloads, source, name, tmp_path):
-    """Run the notebook top to bottom with the working directory an empty folder: nothing may
-    depend on files next to the chapter (quiz data comes from the installed package)."""
-    from nbclient import NotebookClient
-
+def test_download_holds_exactly_the_code_that_was_run(downloads, built_book, source, name):
+    """Every notebook the book offers was executed once, in an empty folder: by the build, or,
+    for an exercise's learner version, by the exercise tests. Its download holds the same code
+    cells, in order, with only the glue import replaced by a stand-in that needs no myst-nb
+    (``convert_code``, run by ``test_glue_runs_without_myst_nb``); so it runs where it lands,
+    without executing every notebook a second time."""
     docname = _docname(source)
     path = downloads / (docname + name + ".ipynb")
     if not path.is_file():
         pytest.skip(f"{docname} has no {name or 'main'} download")
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, f"{docname}{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    offered = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    ran = [convert_code(c.source) for c in _ran(built_book, source, name).cells
+           if c.cell_type == "code"]
+    assert offered == ran, (f"{docname}{name}: the download's code differs from what was run "
+                            f"(first difference at code cell "
+                            f"{next((i for i, (a, b) in enumerate(zip(offered, ran)) if a != b), len(ran))})")
 
 
 def _hidden(cell) -> bool:

@@ -116,8 +116,11 @@ def executed(built: BuiltBook, page, root=None) -> ExecutedNotebook:
 
 
 def execute(path, timeout: int = 300) -> ExecutedNotebook:
-    """Run a notebook (MyST ``.md`` or ``.ipynb``) top to bottom on a fresh kernel, with its
-    folder as working directory, as myst-nb does; a failing cell raises ``NotebookError``."""
+    """Run a notebook (MyST ``.md`` or ``.ipynb``) top to bottom on a fresh kernel, in an empty
+    temporary folder as the build does (``run_in_temp`` in _config.yml), so that nothing can
+    depend on files beside it; a failing cell raises ``NotebookError``."""
+    import tempfile
+
     import jupytext
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -128,13 +131,14 @@ def execute(path, timeout: int = 300) -> ExecutedNotebook:
     # IPC sockets of its own: TCP ports can collide with a kernel started at the same moment
     # by another process (see ``build._use_private_kernel_sockets``)
     manager = KernelManager(kernel_name="python3", transport="ipc", ip=private_socket_prefix())
-    client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    try:
-        client.execute()
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-        raise NotebookError(_error_message(path, notebook, exc)) from None
+    with tempfile.TemporaryDirectory(prefix="nflib-run-") as folder:
+        client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": folder}})
+        try:
+            client.execute()
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+            raise NotebookError(_error_message(path, notebook, exc)) from None
     return ExecutedNotebook(path=path, notebook=notebook, glued=glued_values(notebook),
                             seconds=time.perf_counter() - start)
 
