@@ -41,16 +41,13 @@ PAPER = {"format": "A4", "margin": {"top": "15mm", "bottom": "15mm", "left": "15
          "print_background": True}
 PRINT_VIEWPORT = {"width": round(180 / 25.4 * 96), "height": round(267 / 25.4 * 96)}
 
-# Before printing: each quiz's answer key goes right after its quiz (the site keeps the keys at
-# the page's end, hidden on screen), and every formula wider than its column (a display equation,
-# or an inline one longer than a line) is scaled down to fit (on screen a formula too wide to
-# read scales only so far, then scrolls: on paper it cannot scroll).
+# Before printing (after the site's own print preparation, reader.js's readerPrepareForPrint,
+# which opens folded blocks and puts each quiz's answer key right after its quiz): every formula
+# wider than its column (a display equation, or an inline one longer than a line) is scaled down
+# to fit (on screen a formula too wide to read scales only so far, then scrolls: on paper it
+# cannot scroll).
 PREPARE_JS = r"""() => {
     const article = document.querySelector('article.bd-article') || document.body;
-    const quizzes = Array.from(article.querySelectorAll('div.cell'))
-        .filter(cell => cell.querySelector('.Quiz, [id^="quiz_"]'));
-    const keys = Array.from(article.querySelectorAll('.reader-answer-key'));
-    keys.forEach((key, i) => { if (quizzes[i]) quizzes[i].after(key); });
     // a formula (display, or inline and wider than a whole line) wider than its block: scaled
     article.querySelectorAll('mjx-container').forEach(box => {
         const display = box.getAttribute('display') === 'true';

@@ -264,3 +264,23 @@ def test_the_note_before_a_live_widget_cell_is_left_out_with_it():
     assert site_fixes.widget_intro(cell) is note
     site_fixes._drop_widget_cells(None, section)
     assert [n.astext() for n in section.children] == ["The slider above shows it."]
+
+
+def test_the_browsers_own_print_puts_each_answer_key_after_its_quiz(browser, site):
+    """Printing from the browser (not only ``make pdf``): the site's print preparation, run on
+    ``beforeprint``, moves every quiz's answer key from the page's end to right after its quiz."""
+    chapter = CHAPTERS[0]
+    with open_tab(browser, site, viewport=DESKTOP) as tab:
+        tab.goto(chapter)
+        tab.page.emulate_media(media="print")
+        tab.page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+        placement = tab.page.evaluate("""() => {
+            const keys = Array.from(document.querySelectorAll('.reader-answer-key'));
+            return keys.map(key => {
+                const before = key.previousElementSibling;
+                return Boolean(before && before.matches('div.cell')
+                               && before.querySelector('.Quiz, [id^="quiz_"]'));
+            });
+        }""")
+    assert placement, f"{chapter}: no answer key on the page"
+    assert all(placement), f"{chapter}: an answer key does not follow its quiz: {placement}"

@@ -192,7 +192,19 @@
   document.addEventListener("DOMContentLoaded", plainSearchSummaries);
 
   window.readerLayout = layout;
+  // each quiz's answer key (written at the page's end, hidden on screen) goes right after its quiz
+  function answerKeysAfterQuizzes() {
+    var article = document.querySelector("article.bd-article") || document.body;
+    var quizzes = Array.prototype.filter.call(article.querySelectorAll("div.cell"), function (cell) {
+      return cell.querySelector('.Quiz, [id^="quiz_"]');
+    });
+    article.querySelectorAll(".reader-answer-key").forEach(function (key, i) {
+      if (quizzes[i]) quizzes[i].after(key);
+    });
+  }
+
   window.readerPrepareForPrint = function () {
+    answerKeysAfterQuizzes();
     document.querySelectorAll("details").forEach(function (d) { d.open = true; });
     document.querySelectorAll(".toggle-hidden").forEach(function (el) {
       el.classList.remove("toggle-hidden");
