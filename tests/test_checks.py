@@ -108,7 +108,7 @@ def test_html_form_is_a_folded_table_with_the_same_numbers_and_escaped_names():
     body = [parser.cells[i:i + 3] for i in range(3, len(parser.cells), 3)]
     assert body == [["round trip f^-1(f(z)) = z", "2.2e-16", "1e-10"],
                     ["log-det vs finite differences", "3.1e-09", "1e-06"],
-                    ["density <x> & 'y'", "0.0e+00", "0.05"]]
+                    ["density <x> & 'y'", "0", "0.05"]]
     assert "<x>" not in page                                # names are escaped
     assert "color:inherit" in page.replace(" ", "")         # colours come from the page
 
@@ -118,6 +118,15 @@ def test_one_check_is_said_in_the_singular():
     checks.add("density integrates to one", 4e-11, tolerance=1e-8)
     assert checks.summary() == "1 numerical check passes (error 4.0e-11)"
     assert "1 numerical check passes" in checks._repr_html_()
+
+
+def test_an_exact_agreement_shows_as_zero():
+    checks = Checks()
+    checks.add("sum of the layers' log-dets", 0.0, tolerance=1e-12)
+    assert checks.summary() == "1 numerical check passes (error 0)"
+    checks.add("shoelace area", 0.0, tolerance=1e-12)
+    assert checks.summary() == "2 numerical checks pass (largest error 0)"
+    assert "error 0 " in repr(checks).splitlines()[1]
 
 
 def test_empty_checks_say_so_in_both_forms():

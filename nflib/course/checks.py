@@ -27,6 +27,11 @@ import math
 __all__ = ["Checks"]
 
 
+def _error(value: float) -> str:
+    """An error as the report shows it: "0" when exact, else two significant digits."""
+    return "0" if value == 0 else f"{value:.1e}"
+
+
 class Checks:
     """The numerical checks of one section: record with :meth:`add`, display once."""
 
@@ -53,17 +58,17 @@ class Checks:
         if n == 0:
             line = "no numerical checks recorded"
         elif n == 1:
-            line = f"1 numerical check passes (error {self.rows[0][1]:.1e})"
+            line = f"1 numerical check passes (error {_error(self.rows[0][1])})"
         else:
             largest = max(error for _, error, _ in self.rows)
-            line = f"{n} numerical checks pass (largest error {largest:.1e})"
+            line = f"{n} numerical checks pass (largest error {_error(largest)})"
         return f"{self.title}: {line}" if self.title else line
 
     def __repr__(self) -> str:
         lines = [f"Checks: {self.summary()}"]
         width = max((len(name) for name, _, _ in self.rows), default=0)
         for name, error, tolerance in self.rows:
-            lines.append(f"  {name:<{width}}  error {error:.1e}  tolerance {tolerance:.2g}")
+            lines.append(f"  {name:<{width}}  error {_error(error):<7}  tolerance {tolerance:.2g}")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle) -> None:
@@ -73,7 +78,7 @@ class Checks:
         cell = 'style="padding:0.1em 0.8em 0.1em 0;border:none;background:transparent'
         rows = "".join(
             f'<tr><td {cell};text-align:left">{html.escape(name)}</td>'
-            f'<td {cell};text-align:right">{error:.1e}</td>'
+            f'<td {cell};text-align:right">{_error(error)}</td>'
             f'<td {cell};text-align:right">{tolerance:.2g}</td></tr>'
             for name, error, tolerance in self.rows)
         head = "".join(
