@@ -1,32 +1,42 @@
-"""How close nflib comes to the numpy kernels its network needs, at small and large batches.
+"""How close nflib comes to the numpy kernels its network needs, and to PyTorch and zuko.
 
-Model: ``nf.realnvp(2, 8, (64, 64))``, an 8-layer RealNVP on 2-D data (64x64 tanh conditioners),
-moved away from its identity initialisation. For batch 512, 8192 and 100,000 it prints the time
-of three paths and their ratio to a floor:
+Model: ``nf.realnvp(2, 8, (64, 64))``, an 8-layer RealNVP on 2-D data (64x64 tanh conditioners,
+35,344 parameters), moved away from its identity initialisation. For batch 512, 8192 and 100,000
+it prints the time of four paths and their ratio to a floor:
 
 * ``log_prob``: ``flow.log_prob(x)``;
 * ``nll_and_grad``: ``nf.nll_and_grad(flow, x)``;
 * ``training step``: ``nll_and_grad`` plus an ``Adam`` update;
+* ``sample``: ``flow.sample(n, rng)``;
 
 * the floor, "kernels": only the numpy calls the network cannot do without, each writing into
-  an output allocated once beforehand. For ``log_prob``, per layer: the three matrix products
-  of the MLP, its two tanh activations, the tanh of the soft clamp and the exp of the log-scale;
-  for the gradient paths also the backward products (weight gradients h^T G, bias gradients
-  1^T G, input gradients G W^T). No bias additions, no elementwise algebra, no bookkeeping: a
-  floor that no numpy code can reach, so the ratio is the cost of everything else.
+  an output allocated once beforehand. For ``log_prob`` and ``sample``, per layer: the three
+  matrix products of the MLP, its two tanh activations, the tanh of the soft clamp and the exp
+  of the log-scale; for the gradient paths also the backward products (weight gradients h^T G,
+  bias gradients 1^T G, input gradients G W^T). No bias additions, no elementwise algebra, no
+  bookkeeping: a floor that no numpy code can reach, so the ratio is the cost of everything else.
 
-Rounds are interleaved in one process (nflib, then the floor, then nflib, ...), so a busy
-machine slows both alike; each figure is the median over rounds of the per-round ratio (CPU time
-of this process). BLAS runs on one thread. With PyTorch installed, the same network written in
-torch (float64, one thread) is timed in the same rounds and its time over nflib's printed.
+When PyTorch is importable (it is not a dependency of nflib: install it in a separate
+environment, with nflib installed there by ``pip install -e .``), the same network is timed in
+PyTorch CPU: the same weights, the same soft clamp, float64, one thread, log-densities equal to
+nflib's to rounding (the header prints the largest difference); the training step uses
+``torch.optim.Adam``. With zuko installed too, ``zuko.flows.RealNVP(2, transforms=8,
+hidden_features=(64, 64), activation=Tanh)`` in float64 is timed as well: the same architecture
+and parameter count, with zuko's own initialisation and its own bound on the log-scale. The
+columns ``torch/nflib`` and ``zuko/nflib`` are their times over nflib's: above 1, nflib is faster.
+
+Rounds are interleaved in one process (each round runs every contender once, in an order that
+rotates from round to round), so a busy machine slows all alike; each figure is the median over
+rounds of the per-round ratio (CPU time of this process). BLAS and PyTorch run on one thread.
 
 ``--keep-freed-memory`` calls ``nflib.mlp.keep_freed_memory()`` first (a process-wide allocator
 setting); compare a run with and without it to see what it is still worth. ``--workspace-mb``
 sets how much memory ``nflib.workspace`` may keep for reuse: at batch 100,000 one training step
-holds about 1 GB of activations, more than the default keeps, so the rest is allocated afresh.
+holds about 1 GB of work arrays, more than the default keeps, so the rest is allocated afresh.
 
     python benchmarks/nflib_perf.py [--batches 512 8192 100000] [--seconds 20]
-                                    [--keep-freed-memory] [--workspace-mb 2048] [--profile]
+                                    [--keep-freed-memory] [--workspace-mb 2048] [--no-torch]
+                                    [--profile]
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 
 
@@ -47,6 +58,8 @@ def _parse():
                    help="call nflib.mlp.keep_freed_memory() before timing")
     p.add_argument("--workspace-mb", type=float, default=None,
                    help="memory nflib.workspace may keep for reuse (default: the library's)")
+    p.add_argument("--no-torch", action="store_true",
+                   help="leave PyTorch and zuko out even when they are installed")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of training steps")
     return p.parse_args()
 
@@ -145,48 +158,120 @@ class Kernels:
         self.backward()
 
 
-def torch_paths(flow, x):
-    """The same network in PyTorch CPU (float64, one thread): (log_prob, loss.backward), or None."""
+def _import_torch():
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(1)
-    params = []
-    for layer in flow.bijection:
-        w, b = layer.net.weights, layer.net.biases
-        params.append([torch.tensor(a, requires_grad=True) for a in (*w, *b)]
-                      + [int(np.arange(2)[layer._keep][0]), int(np.arange(2)[layer._move][0])])
-    c, xt = flow.bijection[0].clamp, torch.tensor(x)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or parallel work already started
+        pass
+    return torch
 
-    def log_prob():
-        z, log_det = xt.clone(), torch.zeros(xt.shape[0], dtype=torch.float64)
-        for w0, w1, w2, b0, b1, b2, keep, move in reversed(params):
-            h = torch.tanh(z[:, keep:keep + 1] @ w0 + b0)
-            h = torch.tanh(h @ w1 + b1)
-            out = h @ w2 + b2
-            s = c * torch.tanh(out[:, 0] / c)
-            moved = (z[:, move] - out[:, 1]) * torch.exp(-s)
-            z = torch.stack([moved, z[:, 1 - move]], 1) if move == 0 else torch.stack(
-                [z[:, 0], moved], 1)
+
+def _torch_realnvp(torch, flow):
+    """nflib's RealNVP written in PyTorch with the same weights: (log_prob, sample, params)."""
+    layers = []
+    for layer in flow.bijection:
+        tensors = [torch.tensor(a, requires_grad=True)
+                   for a in (*layer.net.weights, *layer.net.biases)]
+        keep, move = (int(np.flatnonzero(m)[0]) for m in (layer.mask, ~layer.mask))
+        layers.append((tensors, keep, move, layer.clamp))
+    log_2pi = float(np.log(2 * np.pi))
+
+    def conditioner(tensors, kept, c):
+        w0, w1, w2, b0, b1, b2 = tensors
+        out = torch.tanh(torch.tanh(kept @ w0 + b0) @ w1 + b1) @ w2 + b2
+        return c * torch.tanh(out[:, 0] / c), out[:, 1]    # s = c tanh(raw / c), t
+
+    def place(kept, moved, keep):
+        return torch.stack([kept, moved] if keep == 0 else [moved, kept], dim=1)
+
+    def log_prob(x):
+        z, log_det = x, torch.zeros(x.shape[0], dtype=torch.float64)
+        for tensors, keep, move, c in reversed(layers):
+            s, t = conditioner(tensors, z[:, keep:keep + 1], c)
+            z = place(z[:, keep], (z[:, move] - t) * torch.exp(-s), keep)
             log_det = log_det - s
-        return -0.5 * (z * z).sum(1) - np.log(2 * np.pi) + log_det
+        return -0.5 * (z * z).sum(1) - log_2pi + log_det
+
+    def sample(n):
+        x = torch.randn(n, 2, dtype=torch.float64)
+        for tensors, keep, move, c in layers:
+            s, t = conditioner(tensors, x[:, keep:keep + 1], c)
+            x = place(x[:, keep], x[:, move] * torch.exp(s) + t, keep)
+        return x
+
+    return log_prob, sample, [t for tensors, *_ in layers for t in tensors]
+
+
+def torch_contenders(flow, x):
+    """{"torch": {path: fn}, "zuko": {path: fn}} for what is installed (may be empty), and a
+    line for the header."""
+    torch = _import_torch()
+    if torch is None:
+        return {}, "PyTorch is not installed: no comparison with it."
+    n = x.shape[0]
+    xt = torch.tensor(x)
+    log_prob, sample, params = _torch_realnvp(torch, flow)
+    with torch.no_grad():
+        diff = float(np.max(np.abs(log_prob(xt).numpy() - flow.log_prob(x))))
+    out = {"torch": _torch_paths(torch, log_prob, lambda: sample(n), params, xt)}
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    blas = blas.group(1) if blas else "unknown"
+    capability = next((ln.split(":", 1)[1].strip() for ln in config.splitlines()
+                       if "CPU capability" in ln), "unknown")
+    line = (f"PyTorch {torch.__version__} (CPU, float64, {torch.get_num_threads()} thread, BLAS "
+            f"{blas}, CPU capability {capability}); its log_prob differs from nflib's by at "
+            f"most {diff:.1e}")
+    try:
+        import zuko
+    except ImportError:
+        return out, line + "; zuko is not installed"
+    torch.manual_seed(0)
+    model = zuko.flows.RealNVP(2, transforms=N_LAYERS, hidden_features=HIDDEN,
+                               activation=torch.nn.Tanh).double()
+    n_zuko = sum(p.numel() for p in model.parameters())
+    out["zuko"] = _torch_paths(torch, lambda v: model().log_prob(v),
+                               lambda: model().sample((n,)), list(model.parameters()), xt)
+    return out, line + f"; zuko {zuko.__version__} RealNVP ({n_zuko} parameters)"
+
+
+def _torch_paths(torch, log_prob, sample, params, xt):
+    opt = torch.optim.Adam(params, lr=1e-7)
 
     def log_prob_no_grad():
         with torch.no_grad():
-            log_prob()
+            log_prob(xt)
 
-    def train():
-        (-log_prob().mean()).backward()
+    def nll_and_grad():
+        for p in params:
+            p.grad = None
+        (-log_prob(xt).mean()).backward()
 
-    return log_prob_no_grad, train
+    def training_step():
+        opt.zero_grad(set_to_none=True)
+        (-log_prob(xt).mean()).backward()
+        opt.step()
+
+    def sample_no_grad():
+        with torch.no_grad():
+            sample()
+
+    return {"log_prob": log_prob_no_grad, "nll_and_grad": nll_and_grad,
+            "training step": training_step, "sample": sample_no_grad}
 
 
-def measure(flow, x, seconds: float, min_rounds: int):
-    """Median per-round ratios of each path to its floor (and of torch to nflib)."""
+def measure(flow, x, seconds: float, min_rounds: int, others: dict):
+    """Per path: median times, and median per-round ratios nflib/kernels and other/nflib."""
     rng = np.random.default_rng(1)
-    floor = Kernels(flow, x.shape[0], rng)
+    n = x.shape[0]
+    floor = Kernels(flow, n, rng)
     opt = nf.Adam(flow.parameters(), lr=1e-7)
+    sample_rng = np.random.default_rng(2)
 
     def train_step():
         _, grads = nf.nll_and_grad(flow, x)
@@ -194,36 +279,36 @@ def measure(flow, x, seconds: float, min_rounds: int):
 
     paths = {"log_prob": (lambda: flow.log_prob(x), floor.forward),
              "nll_and_grad": (lambda: nf.nll_and_grad(flow, x), floor.forward_backward),
-             "training step": (train_step, floor.forward_backward)}
-    torch_fns = torch_paths(flow, x)
-    extra = {}
-    if torch_fns is not None:
-        extra = {"log_prob": torch_fns[0], "nll_and_grad": torch_fns[1]}
-    # warm up, and size the blocks so that one takes about 20 ms
-    calls = {}
-    for name, (fn, base) in paths.items():
-        fn(), base()
-        t = block_time(fn, 1)
+             "training step": (train_step, floor.forward_backward),
+             "sample": (lambda: flow.sample(n, sample_rng), floor.forward)}
+    contenders = {name: {"nflib": fn, "kernels": base,
+                         **{other: fns[name] for other, fns in others.items()}}
+                  for name, (fn, base) in paths.items()}
+    # warm up, and size the blocks so that one block of nflib calls takes about 20 ms
+    calls, round_time = {}, 0.0
+    for name, fns in contenders.items():
+        for fn in fns.values():
+            fn()
+        t = block_time(fns["nflib"], 1)
         calls[name] = max(1, int(0.02 / max(t, 1e-6)))
-    for fn in extra.values():
-        fn()
-    round_time = sum(2 * calls[k] * block_time(paths[k][0], 1) for k in paths)
+        round_time += sum(calls[name] * block_time(fn, 1) for fn in fns.values())
     rounds = max(min_rounds, int(seconds / max(round_time, 1e-6)))
-    rows = {name: ([], [], []) for name in paths}
+    times = {name: {who: [] for who in fns} for name, fns in contenders.items()}
     for r in range(rounds):
-        for name, (fn, base) in paths.items():
-            t_fn, t_base, t_torch = rows[name]
-            pair = [(fn, t_fn), (base, t_base)]
-            for f, store in (pair if r % 2 == 0 else pair[::-1]):  # alternate who goes first
-                store.append(block_time(f, calls[name]))
-            if name in extra:
-                t_torch.append(block_time(extra[name], calls[name]))
+        for name, fns in contenders.items():
+            order = list(fns)
+            order = order[r % len(order):] + order[:r % len(order)]  # rotate who goes first
+            for who in order:
+                times[name][who].append(block_time(fns[who], calls[name]))
     out = {}
-    for name, (t_fn, t_base, t_torch) in rows.items():
-        t_fn, t_base = np.array(t_fn), np.array(t_base)
-        ratio = float(np.median(t_fn / t_base))
-        torch_ratio = float(np.median(np.array(t_torch) / t_fn)) if t_torch else None
-        out[name] = (float(np.median(t_fn)), float(np.median(t_base)), ratio, torch_ratio)
+    for name, by_who in times.items():
+        t = {who: np.array(v) for who, v in by_who.items()}
+        out[name] = {"nflib ms": 1e3 * float(np.median(t["nflib"])),
+                     "kernels ms": 1e3 * float(np.median(t["kernels"])),
+                     "nflib/kernels": float(np.median(t["nflib"] / t["kernels"]))}
+        for other in others:
+            out[name][f"{other} ms"] = 1e3 * float(np.median(t[other]))
+            out[name][f"{other}/nflib"] = float(np.median(t[other] / t["nflib"]))
     return out, rounds
 
 
@@ -238,26 +323,32 @@ def main(args) -> None:
     for p in flow.parameters().values():  # a generic network, not the identity
         p += 0.1 * rng.standard_normal(p.shape)
     n_params = sum(p.size for p in flow.parameters().values())
+    probe = nf.datasets.TwoMoons().sample(64, np.random.default_rng(0))
+    others, torch_line = ({}, "PyTorch left out (--no-torch)") if args.no_torch else \
+        torch_contenders(flow, probe)
     print(f"CPU: {cpu_model()}; BLAS: {blas_description()}")
     print(f"numpy {np.__version__}, Python {platform.python_version()}, "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}, "
           f"keep_freed_memory {'on' if args.keep_freed_memory else 'off'}, workspace "
           + (f"{workspace._DEFAULT.max_bytes / 2**20:.0f} MiB" if workspace else "none"))
+    print(torch_line)
     print(f"RealNVP, {N_LAYERS} affine couplings, MLP hidden {HIDDEN}, d = 2, {n_params} "
           f"parameters; CPU time, medians over interleaved rounds of per-round ratios")
-    header = f"{'batch':>8s}  {'path':15s}{'nflib ms':>11s}{'kernels ms':>12s}{'nflib/kernels':>15s}"
-    print(header + ("  torch/nflib" if torch_paths(flow, np.zeros((1, 2))) else ""))
+    columns = ["nflib ms", "kernels ms", "nflib/kernels"]
+    for other in others:
+        columns += [f"{other} ms", f"{other}/nflib"]
+    print(f"{'batch':>8s}  {'path':15s}" + "".join(f"{c:>14s}" for c in columns))
     for n in args.batches:
         x = nf.datasets.TwoMoons().sample(n, np.random.default_rng(n))
-        results, rounds = measure(flow, x, args.seconds, args.min_rounds)
-        for name, (t, t_base, ratio, torch_ratio) in results.items():
-            line = f"{n:8d}  {name:15s}{1e3 * t:11.3f}{1e3 * t_base:12.3f}{ratio:15.2f}"
-            if torch_ratio is not None:
-                line += f"{torch_ratio:13.2f}"
+        if others:
+            others, _ = torch_contenders(flow, x)
+        results, rounds = measure(flow, x, args.seconds, args.min_rounds, others)
+        for name, row in results.items():
+            line = f"{n:8d}  {name:15s}" + "".join(
+                f"{row[c]:14.3f}" if c.endswith("ms") else f"{row[c]:14.2f}" for c in columns)
             print(line + (f"   ({rounds} rounds)" if name == "log_prob" else ""), flush=True)
+    print(f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("Targets: nflib/kernels <= 1.15 (log_prob), <= 1.25 (nll_and_grad) at 512 and 8192.")
-    if torch_paths(flow, np.zeros((1, 2))) is None:
-        print("PyTorch is not installed: no comparison with it.")
 
     if args.profile:
         import cProfile

@@ -125,12 +125,14 @@ class _Coupling(Bijection):
         self.n_move = int((~self.mask).sum())
         self.net = MLP(int(self.mask.sum()), self._outputs_per_coordinate * self.n_move, hidden,
                        rng=rng, activation=activation)
+        self._net_names = tuple(self.parameters())
 
     def parameters(self):
         return prefixed({"net": self.net.parameters()})
 
     def _net_grads(self, grads):
-        return prefixed({"net": grads})
+        """The MLP's gradients (in the order of its parameters) named like ``parameters()``."""
+        return dict(zip(self._net_names, grads.values()))
 
     def _merge(self, kept, moved):
         """Assemble a full array from the kept and transformed columns."""
@@ -206,15 +208,16 @@ class AffineCoupling(_Coupling):
         self.clamp = clamp
         super().__init__(mask, hidden, rng, activation)
 
-    def _scale_shift(self, kept):
-        """(s, t, tanh(raw/c) or None when unclamped, net cache) from the kept coordinates."""
+    def _scale_shift(self, kept, sign: float = 1.0):
+        """(sign * s, t, tanh(raw/c) or None when unclamped, net cache) from the kept
+        coordinates; the inverse asks for -s (sign = -1), which costs no extra pass."""
         out, net_cache = self.net.forward_cached(kept)
         raw, t = out[:, :self.n_move], out[:, self.n_move:]
         if self.clamp is None:
-            return raw, t, None, net_cache
+            return (raw if sign > 0 else np.negative(raw, out=empty(raw.shape))), t, None, net_cache
         th = np.divide(raw, self.clamp, out=empty(raw.shape))
         np.tanh(th, out=th)                                    # tanh(raw/c)
-        s = np.multiply(th, self.clamp, out=empty(raw.shape))  # s = c tanh(raw/c)
+        s = np.multiply(th, sign * self.clamp, out=empty(raw.shape))  # (+-) s = (+-c) tanh(raw/c)
         return s, t, th, net_cache
 
     def _net_backward(self, net_cache, th, g_s, g_t):
@@ -240,13 +243,11 @@ class AffineCoupling(_Coupling):
 
     def inverse_cached(self, x):
         kept = x[:, self._keep]
-        s, t, th, net_cache = self._scale_shift(kept)
-        inv_scale = np.negative(s, out=empty(s.shape))
-        np.exp(inv_scale, out=inv_scale)                       # e^{-s}
-        moved = np.subtract(x[:, self._move], t, out=empty(s.shape))
+        neg_s, t, th, net_cache = self._scale_shift(kept, -1.0)
+        inv_scale = np.exp(neg_s, out=empty(neg_s.shape))     # e^{-s}
+        moved = np.subtract(x[:, self._move], t, out=empty(neg_s.shape))
         moved *= inv_scale                                     # z_moved = (x_moved - t) e^{-s}
-        log_det = s.sum(axis=1, out=empty((x.shape[0],)))
-        np.negative(log_det, out=log_det)                      # log|det| = -sum s
+        log_det = neg_s.sum(axis=1, out=empty((x.shape[0],)))  # log|det| = -sum s
         return self._merge(kept, moved), log_det, (net_cache, th, moved, inv_scale)
 
     def forward_backward(self, cache, grad_x, grad_log_det):

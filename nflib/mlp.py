@@ -83,6 +83,7 @@ class MLP:
                 w *= self.masks[k]
             self.weights.append(w)
             self.biases.append(np.zeros(fan_out))
+        self._names = tuple(self.parameters())
 
     def _check_masks(self, masks):
         if masks is None:
@@ -169,7 +170,7 @@ class MLP:
             for k, m in enumerate(self.masks):
                 grads[f"W{k}"] *= m
         grad_in = np.matmul(g, weights[0].T, out=empty((n, weights[0].shape[0])))
-        return grad_in, {name: grads[name] for name in self.parameters()}
+        return grad_in, {name: grads[name] for name in self._names}
 
     def __repr__(self):
         return f"MLP({self.widths}, activation={self.activation!r})"

@@ -71,9 +71,9 @@ class Adam:
         # another (which also holds the scaled gradient terms on the way): no temporaries
         self._grad = np.empty(size)
         self._update = np.empty(size)
-        self._views, start = {}, 0
-        for k, p in params.items():
-            self._views[k] = self._update[start:start + p.size].reshape(p.shape)
+        self._pairs, start = [], 0  # (parameter, its slice of the update), in params' order
+        for p in params.values():
+            self._pairs.append((p, self._update[start:start + p.size].reshape(p.shape)))
             start += p.size
 
     def step(self, grads: dict) -> None:
@@ -83,11 +83,12 @@ class Adam:
             extra = sorted(set(grads) - set(self.params))
             raise ValueError(f"gradients do not match the parameters: missing {missing}, "
                              f"unknown {extra}")
-        for name, p in self.params.items():
-            if np.shape(grads[name]) != p.shape:
-                raise ValueError(f"gradient of {name!r} has shape {np.shape(grads[name])}; "
+        gs = [grads[name] for name in self.params]
+        for name, p, g in zip(self.params, self.params.values(), gs):
+            if getattr(g, "shape", None) != p.shape and np.shape(g) != p.shape:
+                raise ValueError(f"gradient of {name!r} has shape {np.shape(g)}; "
                                  f"the parameter has shape {p.shape}")
-        g = np.concatenate([np.ravel(grads[name]) for name in self.params], out=self._grad)
+        g = np.concatenate(gs, axis=None, out=self._grad)  # axis=None: flattened, in order
         self.t += 1
         c2 = np.sqrt(1.0 - self.b2 ** self.t)
         lr_t = self.lr * c2 / (1.0 - self.b1 ** self.t)
@@ -102,10 +103,10 @@ class Adam:
         np.divide(m, update, out=update)
         update *= lr_t
         decay = 1.0 - self.lr * self.weight_decay
-        for name, p in self.params.items():
+        for p, p_update in self._pairs:
             if self.weight_decay:
                 p *= decay
-            p -= self._views[name]
+            p -= p_update
 
 
 def clip_gradients(grads: dict, max_norm: float) -> float:

@@ -5,7 +5,9 @@ chapter's numbers were validated with the plain versions that allocate a new arr
 result. Here the plain versions are kept as a reference (the same operations in the same order,
 each into a new array), swapped in with ``monkeypatch``, and a RealNVP, a MAF, a spline flow, a
 Glow, a mixed stack and a conditional flow must give the same bits either way: log_prob,
-nll_and_grad, sample, two forward passes before their backward passes, and a short ``fit``.
+nll_and_grad, sample, two forward passes before their backward passes, and a short ``fit``;
+and ``log_prob`` and ``sample``, which release each layer's cache as they go, must give the bits
+of the cached paths.
 """
 
 from __future__ import annotations
@@ -275,3 +277,21 @@ def test_reference_is_really_swapped_in():
             mp.setattr(cls, name, fn)
         assert MLP.forward_cached is _ref_mlp_forward_cached
     assert MLP.forward_cached is not _ref_mlp_forward_cached
+
+
+@pytest.mark.parametrize("make_flow", MODELS, ids=lambda f: f.__name__)
+def test_passes_without_caches_give_the_bits_of_the_cached_paths(make_flow):
+    """``log_prob`` and ``sample`` release each layer's cache as they go; the numbers are those
+    of the bijection's cached paths (the same operations and the same sum of log-dets)."""
+    flow = make_flow(np.random.default_rng(0))
+    x = flow.sample(50, np.random.default_rng(1))
+    z, log_det, _ = flow.bijection.inverse_cached(x)
+    _assert_same_bits({"log_prob": flow.log_prob(x)},
+                      {"log_prob": flow.base.log_prob(z) + log_det})
+    z = flow.base.sample(40, np.random.default_rng(2))
+    x_cached, log_det, _ = flow.bijection.forward_cached(z)
+    x_new, log_q = flow.sample_and_log_prob(40, np.random.default_rng(2))
+    _assert_same_bits({"sample": flow.sample(40, np.random.default_rng(2)), "sample_and_log_prob":
+                       x_new, "log_q": log_q},
+                      {"sample": x_cached, "sample_and_log_prob": x_cached,
+                       "log_q": flow.base.log_prob(z) - log_det})
