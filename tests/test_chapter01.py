@@ -19,6 +19,7 @@ from scipy import integrate, stats
 
 from quiz_answers import feedback
 from notebooks import ROOT
+from section_checks import section_checks
 
 CHAPTER = "chapters/01_change_of_variables.md"
 QUIZ = ROOT / "nflib" / "course" / "quizzes" / "01_change_of_variables.json"
@@ -67,13 +68,6 @@ def test_parallelogram_area(glued):
     assert glued["ch1_detA"] == pytest.approx(a * d - b * c, abs=1e-12)
     assert glued["ch1_area"] == pytest.approx(area, abs=1e-12)
     assert glued["ch1_area"] == pytest.approx(2.5)
-
-
-def section_checks(nb):
-    """The plain-text form of every section's checks report on the page, in order."""
-    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
-            and o["data"].get("text/plain", "").startswith("Checks:")]
 
 
 @pytest.mark.slow

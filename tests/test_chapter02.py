@@ -21,6 +21,7 @@ from nflib.targets import ring_grad, ring_log_prob
 from nflib.train import fit_reverse_kl
 from quiz_answers import feedback
 from notebooks import ROOT
+from section_checks import section_checks
 
 CHAPTER = "chapters/02_normalizing_flows.md"
 QUIZ = ROOT / "nflib" / "course" / "quizzes" / "02_normalizing_flows.json"
@@ -35,13 +36,6 @@ def central_difference_log_det(fn, z, eps=1e-6):
 
 
 # ---- the executed chapter ----------------------------------------------------------------------
-
-def section_checks(nb):
-    """The plain-text form of every section's checks report on the page, in order."""
-    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
-            and o["data"].get("text/plain", "").startswith("Checks:")]
-
 
 @pytest.mark.slow
 def test_numerical_checks_are_reported_once_per_section(nb):

@@ -20,6 +20,7 @@ import nflib as nf
 from nflib.checks import numerical_jacobian
 from nflib.course import ch03_autoregressive as c3
 from notebooks import ROOT
+from section_checks import section_checks
 
 CHAPTER = "chapters/03_autoregressive_flows.md"
 A, SIGMA = 0.5, 0.3          # the sideways banana of the chapter
@@ -85,13 +86,6 @@ def test_modes_of_the_conditional(glued):
     below = integrate.dblquad(lambda x2, x1: banana_density(x1, x2), -8.0, threshold,
                               -12.0, 12.0, epsabs=1e-12)[0]
     assert glued["ch3_kr_one_mode_share"] == pytest.approx(below, abs=1e-6)
-
-
-def section_checks(nb):
-    """The plain-text form of every section's checks report on the page, in order."""
-    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
-            and o["data"].get("text/plain", "").startswith("Checks:")]
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from nflib.course.ch04_coupling import (scaling_to_latent, shared_toy, toy_data,
 from nflib.course.quiz import quiz_path
 from notebooks import ROOT
 from quiz_answers import feedback
+from section_checks import section_checks
 
 CHAPTER = "chapters/04_coupling_flows.md"
 TOYS = ["two_moons", "eight_gaussians", "checkerboard", "rings"]
@@ -116,13 +117,6 @@ def test_every_glue_reference_in_the_text_is_glued(glued):
 @pytest.mark.slow
 def test_masks_keep_half(glued):
     assert glued["ch4_board_kept"] == 16 and glued["ch4_board_size"] == 2 * 4 * 4
-
-
-def section_checks(nb):
-    """The plain-text form of every section's checks report on the page, in order."""
-    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
-            and o["data"].get("text/plain", "").startswith("Checks:")]
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from quiz_answers import feedback
 from notebooks import ROOT, read_notebook
 
 from nflib.course import newton as nt
+from section_checks import section_checks
 
 CHAPTER = "chapters/06_newton_fitting.md"
 QUIZ = ROOT / "nflib" / "course" / "quizzes" / "06_newton_fitting.json"
@@ -109,13 +110,6 @@ def test_page_stays_small(nb):
 
 
 # ---- the numerical checks shown on the page ---------------------------------------------------------
-
-def section_checks(nb):
-    """The plain-text form of every section's checks report on the page, in order."""
-    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
-            and o["data"].get("text/plain", "").startswith("Checks:")]
-
 
 def test_numerical_checks_are_reported_once_per_section(nb, source):
     """The log-det, the banana's derivatives and normaliser, the objective's closed form, the

@@ -21,6 +21,7 @@ from scipy import stats
 from nflib.course.ch09_sbi import (c2st, flow_gaussian, rejection_abc, tm_posterior_sample,
                                    train_lg, train_tm)
 from notebooks import ROOT
+from section_checks import section_checks
 
 CHAPTER = "chapters/09_conditional_flows.md"
 SEEDS = [0, 1, 2]
@@ -88,13 +89,6 @@ def test_every_glue_reference_in_the_text_is_glued(glued):
     used = set(re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", text))
     assert used and not used - set(glued), sorted(used - set(glued))
     assert all(name.startswith("ch9_") for name in glued), sorted(glued)
-
-
-def section_checks(nb):
-    """The plain-text form of every section's checks report on the page, in order."""
-    return [o["data"]["text/plain"] for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
-            and o["data"].get("text/plain", "").startswith("Checks:")]
 
 
 @pytest.mark.slow
