@@ -351,6 +351,134 @@ def test_looking_at_the_model(glued):
                                              / (64 * math.log(2)), abs=1e-9)
 
 
+def _ood_sets(test):
+    """The chapter's foreign data sets, built again (all but the Glow's samples)."""
+    from sklearn.datasets import load_sample_images
+
+    img = test.reshape(-1, 8, 8)
+    shifted = np.zeros_like(img)
+    shifted[:, :, 1:] = img[:, :, :-1]
+    pick = np.random.default_rng(13).integers(0, len(test), size=(len(test), 2))
+    tiles = []
+    for photo in load_sample_images().images:
+        grey = photo.mean(axis=2)
+        rows, cols = grey.shape[0] // 32, grey.shape[1] // 32       # 8 x 8 tiles of 4 x 4 means
+        small = np.array([[grey[4 * a:4 * a + 4, 4 * b:4 * b + 4].mean()
+                           for b in range(cols * 8)] for a in range(rows * 8)])
+        tiles += [small[8 * i:8 * i + 8, 8 * j:8 * j + 8] for i in range(rows)
+                  for j in range(cols)]
+    return {"upside": img[:, ::-1].reshape(-1, 64), "shifted": shifted.reshape(-1, 64),
+            "blend": np.round((test[pick[:, 0]] + test[pick[:, 1]]) / 2),
+            "contrast": np.round(0.75 * test),
+            "photo": np.floor(np.array(tiles) * 17 / 256).reshape(-1, 64)}
+
+
+def _logit_gaussian_bits(x_fit, pixels, seed):
+    """Per-image bits/dim of the logit-space diagonal Gaussian, one uniform draw per image."""
+    x = (pixels + np.random.default_rng(seed).random(pixels.shape)) / 17
+    y_fit, y = special.logit(0.05 + 0.9 * x_fit), special.logit(0.05 + 0.9 * x)
+    s = 0.05 + 0.9 * x
+    log_p = (stats.norm(y_fit.mean(0), y_fit.std(0)).logpdf(y).sum(1)
+             + np.sum(np.log(0.9) - np.log(s) - np.log1p(-s), axis=1))
+    return (-log_p / math.log(2) + 64 * LOG2_17) / 64
+
+
+@pytest.mark.slow
+def test_likelihood_is_not_sample_quality(glued, data):
+    _, _, x_train, x_test = data
+    bits = np.array(glued["ch5_ood_test_bits"])
+    assert glued["ch5_glow_image_bits"] == pytest.approx(bits.mean(), abs=1e-12)
+    # a fresh draw of the Glow's test bits/dim
+    assert glued["ch5_glow_image_bits"] == pytest.approx(glued["ch5_glow_bpd"], abs=0.02)
+    log_p = -(bits - LOG2_17) * 64 * math.log(2)
+    mix = special.logsumexp(np.stack([log_p + math.log(0.01),
+                                      np.full_like(log_p, math.log(0.99))]), axis=0)
+    assert glued["ch5_mix_bits"] == pytest.approx(_bpd(-mix.mean()), abs=1e-9)
+    bound = math.log2(100) / 64
+    assert glued["ch5_mix_bound"] == pytest.approx(bound)
+    assert 0 < glued["ch5_mix_cost"] <= bound + 1e-12
+    assert glued["ch5_mix_cost"] == pytest.approx(bound, abs=1e-4)     # "pays the whole bound"
+    assert glued["ch5_mix_bound_cifar"] == pytest.approx(math.log2(100) / 3072)
+    # the kernel density on the fitted images, by scipy's multivariate normal mixture
+    sigma, x_fit = glued["ch5_kde_sigma"], x_train[:-144]
+    comp = np.stack([stats.multivariate_normal(np.zeros(64), sigma ** 2 * np.eye(64))
+                     .logpdf(x_test - c) for c in x_fit])
+    kde = special.logsumexp(comp, axis=0) - math.log(len(x_fit))
+    assert glued["ch5_kde_bits"] == pytest.approx(_bpd(-kde.mean()), rel=1e-9)
+    assert glued["ch5_kde_vs_uniform"] == "worse" and glued["ch5_kde_bits"] > LOG2_17
+
+
+@pytest.mark.slow
+def test_likelihood_is_not_an_ood_detector(glued, data):
+    from sklearn.metrics import roc_auc_score
+
+    train, test, x_train, _ = data
+    x_fit = x_train[:-144]
+    test_bits = np.array(glued["ch5_ood_test_bits"])
+    sets = _ood_sets(test)
+    assert glued["ch5_ood_n_tiles"] == len(sets["photo"])
+    # the simpler model's scores, recomputed from the data sets built again
+    test_gauss = _logit_gaussian_bits(x_fit, test, 12)
+    np.testing.assert_allclose(glued["ch5_ood_test_gauss"], test_gauss, atol=1e-9)
+    keys = ["upside", "shifted", "blend", "contrast", "photo", "samples"]
+    auroc, ratio, typ = {}, {}, {}
+    val = np.array(glued["ch5_ood_val_bits"])
+    entropy, eps, m = glued["ch5_typ_entropy"], glued["ch5_typ_eps"], glued["ch5_typ_batch"]
+    assert entropy == pytest.approx(val.mean(), abs=1e-12)
+    # epsilon: the 99 % quantile of |batch mean - entropy|, close to its normal approximation
+    assert eps == pytest.approx(stats.norm.ppf(0.995) * val.std() / math.sqrt(m), rel=0.15)
+
+    def rejected(bits):
+        means = bits[:len(bits) // m * m].reshape(-1, m).mean(1)
+        return float(np.mean(np.abs(means - entropy) > eps))
+
+    assert glued["ch5_typ_test_pct"] == pytest.approx(100 * rejected(test_bits))
+    assert glued["ch5_typ_test_pct"] <= 10
+    for k, key in enumerate(keys):
+        bits = np.array(glued[f"ch5_ood_bits_{key}"])
+        labels = np.r_[np.zeros(len(test_bits)), np.ones(len(bits))]
+        auroc[key] = roc_auc_score(labels, np.r_[test_bits, bits])
+        assert glued[f"ch5_ood_auroc_{key}"] == pytest.approx(auroc[key], abs=1e-12)
+        assert glued[f"ch5_ood_likely_pct_{key}"] == pytest.approx(
+            100 * np.mean(bits < np.median(test_bits)))
+        if key != "samples":
+            gauss = _logit_gaussian_bits(x_fit, sets[key], 20 + k)
+            assert len(bits) == len(sets[key])
+        else:
+            gauss = np.array([])
+        if len(gauss):
+            ratio[key] = roc_auc_score(labels, np.r_[test_bits - test_gauss, bits - gauss])
+            assert glued[f"ch5_ood_ratio_{key}"] == pytest.approx(ratio[key], abs=1e-12)
+        typ[key] = rejected(bits)
+        assert glued[f"ch5_ood_typ_pct_{key}"] == pytest.approx(100 * typ[key])
+    foreign = keys[:-1]
+    assert glued["ch5_ood_n_foreign"] == 5 and glued["ch5_ood_n_sets"] == 6
+    assert glued["ch5_ood_n_easy"] == sum(auroc[k] > 0.9 for k in foreign)
+    names = {"upside": "upside down", "shifted": "shifted 1 pixel right",
+             "blend": "blend of two digits", "contrast": "contrast x 0.75",
+             "photo": "photo tiles", "samples": "Glow samples, T = 0.5"}
+    hardest = min(foreign, key=auroc.get)
+    assert glued["ch5_ood_hardest"] == names[hardest]
+    assert glued["ch5_ood_hardest_auroc"] == pytest.approx(auroc[hardest])
+    assert glued["ch5_ood_hardest_auroc"] < 0.8             # "reach only"
+    # the prose: the samples look more typical than the digits, the photo tiles are easy
+    assert glued["ch5_ood_samples_verdict"] == "more" and auroc["samples"] < 0.5
+    assert auroc["photo"] > 0.9 and auroc["shifted"] > 0.9
+    # the likelihood ratio: a count of improvements and the set where it fell most
+    gains = {k: glued[f"ch5_ood_ratio_{k}"] - auroc[k] for k in keys}
+    assert glued["ch5_ratio_n_better"] == sum(g > 0 for g in gains.values())
+    worst = min(gains, key=gains.get)
+    assert glued["ch5_ratio_worst"] == names[worst]
+    assert glued["ch5_ratio_worst_to"] < glued["ch5_ratio_worst_from"]
+    assert worst in ("shifted", "photo")                    # "both models see the border"
+    # the typicality test: every batch of all sets but one, the samples included
+    assert glued["ch5_typ_n_all"] == sum(t == 1.0 for t in typ.values())
+    assert typ["samples"] == 1.0
+    lowest = min(keys, key=typ.get)
+    assert glued["ch5_typ_lowest"] == names[lowest]
+    assert glued["ch5_typ_lowest_pct"] == pytest.approx(100 * typ[lowest])
+
+
 @pytest.mark.slow
 def test_worked_examples_and_practice(glued):
     assert glued["ch5_conv32"] == pytest.approx(1024 * math.log(0.8), abs=1e-9)
@@ -536,6 +664,7 @@ OBJECTIVES = {
     6: [("label", "ch5-overfitting"), ("quiz", "05-fresh-noise")],
     7: [("practice", 6, "near-copy"), ("practice", 7, "latent interpolation"),
         ("quiz", "05-temperature")],
+    8: [("label", "ch5-not-quality"), ("label", "ch5-ood"), ("quiz", "05-ood")],
 }
 
 
@@ -590,3 +719,69 @@ def test_flat_realnvp_masks_are_alternate_columns_and_couplings_start_as_identit
             x, log_det = b.forward(z)
             np.testing.assert_array_equal(x, z)
             np.testing.assert_array_equal(log_det, 0.0)
+
+
+def test_image_bits_auroc_and_typicality_helpers():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(11)
+    pixels = rng.integers(0, 17, size=(30, 4)).astype(float)
+    gauss = stats.norm(0.5, 0.3)
+    bits = c5.image_bits(lambda x: gauss.logpdf(x).sum(1), pixels, np.random.default_rng(1))
+    x = (pixels + np.random.default_rng(1).random(pixels.shape)) / 17
+    np.testing.assert_allclose(bits, -gauss.logpdf(x).sum(1) / (4 * math.log(2)) + LOG2_17,
+                               atol=1e-12)
+    a = rng.normal(size=50)
+    b = np.r_[rng.normal(1.0, size=40), a[:5]]                      # with ties
+    assert c5.auroc(a, b) == pytest.approx(roc_auc_score(np.r_[np.zeros(50), np.ones(45)],
+                                                         np.r_[a, b]), abs=1e-12)
+    ref = rng.normal(2.0, 0.3, size=500)
+    same, eps = c5.typicality_rejects(ref, 2.0, rng.normal(2.0, 0.3, size=2000), 20,
+                                      np.random.default_rng(2))
+    assert eps == pytest.approx(stats.norm.ppf(0.995) * 0.3 / math.sqrt(20), rel=0.15)
+    assert same < 0.05
+    for shift in (-0.6, 0.6):                  # too likely is rejected as well as too unlikely
+        far, _ = c5.typicality_rejects(ref, 2.0, rng.normal(2.0 + shift, 0.3, size=400), 20,
+                                       np.random.default_rng(2))
+        assert far == 1.0
+
+
+@pytest.mark.parametrize("mixing", c5.MIXINGS)
+@pytest.mark.parametrize("learned_prior", [False, True])
+def test_glow_variants_log_prob_is_the_change_of_variables(mixing, learned_prior):
+    rng = np.random.default_rng(12)
+    flow = c5.digits_glow_variant(rng=rng, mixing=mixing, learned_prior=learned_prior,
+                                  depth=2, hidden=(6,))
+    x = rng.uniform(size=(40, 64))
+    flow.log_prob(x)                                  # ActNorm initialisation
+    for p in flow.parameters().values():
+        p += 0.05 * rng.standard_normal(p.shape)
+    point = x[:2]
+    z = flow.bijection.inverse(point)[0]
+    np.testing.assert_allclose(flow.bijection.forward(z)[0], point, atol=1e-10)
+    log_det = checks.numerical_log_det(lambda v: flow.bijection.inverse(v)[0], point)
+    expected = stats.multivariate_normal(np.zeros(64), np.eye(64)).logpdf(z) + log_det
+    np.testing.assert_allclose(flow.log_prob(point), expected, atol=1e-5)
+    _, grads = nf.nll_and_grad(flow, x[:6])
+    arrays = {k: p for k, p in flow.parameters().items() if p.size <= 16}
+    errors = checks.check_gradients(lambda: -float(np.mean(flow.log_prob(x[:6]))), arrays, grads)
+    assert max(errors.values()) < 1e-6, max(errors, key=errors.get)
+
+
+def test_glow_variant_mixing_layers_and_prior():
+    """The fixed mixings move whole channels; the learned prior is one more conditioner, of the
+    factored-out channels given the kept ones."""
+    perm = c5.channel_permutation([2, 0, 3, 1], (4, 2, 2))
+    z = np.random.default_rng(0).standard_normal((3, 4, 2, 2))
+    np.testing.assert_array_equal(perm.forward(z)[0], z[:, [2, 0, 3, 1]])
+    with pytest.raises(ValueError, match="permutation"):
+        c5.channel_permutation([0, 0, 1, 2], (4, 2, 2))
+    with pytest.raises(ValueError, match="mixing"):
+        c5.digits_glow_variant(rng=np.random.default_rng(0), mixing="swap")
+    kinds = {}
+    for lp in (False, True):
+        flow = c5.digits_glow_variant(rng=np.random.default_rng(1), learned_prior=lp, depth=1,
+                                      hidden=(4,))
+        kinds[lp] = c5.n_parameters(flow)
+    # the prior adds one conditioner, 32 kept numbers -> hidden -> (mu, log sigma) of 32
+    assert kinds[True] - kinds[False] == (32 + 1) * 4 + (4 + 1) * 64

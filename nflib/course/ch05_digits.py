@@ -6,6 +6,9 @@
   both models (a bijection with a log-determinant, so bits/dim stay exact).
 * ``digits_glow`` and ``digits_realnvp``: a multi-scale Glow (``nflib.glow``) and a flat
   RealNVP of similar size, each followed by a per-pixel ActNorm and the logit map.
+* ``digits_glow_variant``: the Glow with a chosen channel mixing between couplings (the
+  learned 1x1 convolution, a fixed reversal or a fixed random shuffle of the channels) and,
+  optionally, a learned prior for the variables factored out at the split.
 * ``fresh_noise(batch, rng)``: the ``augment`` of ``nflib.fit`` that redraws the dequantisation
   noise of every training batch.
 * ``gaussian_bpd``, ``logit_gaussian_bpd``, ``bpd``, ``nearest``, ``level_latents``,
@@ -24,12 +27,17 @@ from nflib.core import Bijection, Compose
 from nflib.coupling import AffineCoupling
 from nflib.distributions import StandardNormal
 from nflib.flow import Flow
-from nflib.image import ActNorm, flat_view, glow
+from nflib.coupling import channel_mask
+from nflib.core import Inverse
+from nflib.image import ActNorm, InvConv1x1, Split, Squeeze, flat_view, glow, image_view
+from nflib.permute import Permute
 from nflib.validation import as_batch, positive_int
 
 __all__ = ["SHAPE", "D", "split_digits", "Logit", "digits_glow", "digits_realnvp",
+           "digits_glow_variant", "MIXINGS", "channel_permutation",
            "fresh_noise", "gaussian_bpd", "logit_gaussian_bpd", "bpd", "iw_bits",
-           "n_parameters", "nearest", "level_latents", "level_bits"]
+           "n_parameters", "nearest",
+           "image_bits", "auroc", "typicality_rejects", "level_latents", "level_bits"]
 
 #: one grey channel of 8 x 8 pixels, and the number of dimensions
 SHAPE = (1, 8, 8)
@@ -124,6 +132,76 @@ def digits_realnvp(*, rng: np.random.Generator, n_layers: int = 8, hidden=(48,),
     return _wrap(Compose(layers[::-1]), alpha)
 
 
+#: the channel mixings of ``digits_glow_variant``
+MIXINGS = ("reverse", "shuffle", "1x1 conv")
+
+
+def channel_permutation(perm, shape) -> Bijection:
+    """The fixed permutation of the channels of ``(c, h, w)`` images, ``x[:, j] = z[:, perm[j]]``,
+    as a bijection of the flattened images seen as images (``nflib.Permute`` of the c*h*w
+    entries that moves whole channels)."""
+    c, h, w = shape
+    perm = np.asarray(perm)
+    if sorted(perm.tolist()) != list(range(c)):
+        raise ValueError(f"perm must be a permutation of 0..{c - 1}; got {perm.tolist()}")
+    flat = (perm[:, None] * (h * w) + np.arange(h * w)[None, :]).ravel()
+    return image_view(Permute(flat), shape)
+
+
+def _variant_level(shape, n_levels, depth, hidden, rng, mixing, learned_prior):
+    c, h, w = shape
+    sq = (4 * c, h // 2, w // 2)
+    layers = [Squeeze()]
+    if n_levels > 1:
+        keep = sq[0] // 2
+        inner = _variant_level((keep, sq[1], sq[2]), n_levels - 1, depth, hidden, rng, mixing,
+                               learned_prior)
+        layers.append(Split(inner, keep=keep))
+        if learned_prior:
+            # generative direction: the factored-out channels eps ~ N(0, I) become
+            # z = mu(h) + sigma(h) eps, with h the kept channels at the split
+            layers.append(image_view(AffineCoupling(channel_mask(sq, 0), hidden, rng=rng), sq))
+    steps = []
+    for _ in range(depth):
+        if mixing == "1x1 conv":
+            mix = InvConv1x1(sq[0], rng=rng)
+        elif mixing == "reverse":
+            mix = channel_permutation(np.arange(sq[0])[::-1], sq)
+        else:
+            mix = channel_permutation(rng.permutation(sq[0]), sq)
+        coupling = AffineCoupling(channel_mask(sq, 0), hidden, rng=rng)
+        steps.append([ActNorm(sq[0]), mix, image_view(coupling, sq)])
+    for step in reversed(steps):
+        layers.extend(step[::-1])
+    layers.append(Inverse(Squeeze()))
+    return Compose(layers)
+
+
+def digits_glow_variant(*, rng: np.random.Generator, mixing: str = "1x1 conv",
+                        learned_prior: bool = False, n_levels: int = 2, depth: int = 4,
+                        hidden=(64,), alpha: float = 0.05) -> Flow:
+    """The chapter's Glow with a chosen channel mixing, for the ablation of the Glow paper.
+
+    Every coupling transforms the same half of the channels (``channel_mask(shape, 0)``: the
+    first half conditions, the second half moves), so the mixing layer alone decides which
+    numbers the next coupling transforms: ``mixing`` is ``"1x1 conv"`` (a learned
+    ``InvConv1x1``), ``"reverse"`` (the channel order reversed) or ``"shuffle"`` (a fixed random
+    permutation of the channels per step, drawn from ``rng``).
+
+    ``learned_prior=True`` gives the variables factored out at each split a learned conditional
+    prior N(mu(h), diag sigma(h)^2), h the kept channels at the split, as in Glow. Written in the
+    generative direction it is an affine coupling placed right after the ``Split``: the kept
+    channels condition, the factored-out standard-normal channels eps become
+    z = mu(h) + sigma(h) eps, and its log-determinant is -sum log sigma(h). Its zero-initialised
+    last layer makes it start as the standard normal prior.
+    """
+    if mixing not in MIXINGS:
+        raise ValueError(f"mixing must be one of {MIXINGS}; got {mixing!r}")
+    core = _variant_level(SHAPE, positive_int(n_levels, "n_levels"), positive_int(depth, "depth"),
+                          hidden, rng, mixing, bool(learned_prior))
+    return _wrap(flat_view(core, SHAPE), alpha)
+
+
 def fresh_noise(batch, rng: np.random.Generator, levels: int = LEVELS):
     """New dequantisation noise for dequantised pixels: floor(levels x) + u, u ~ U[0, 1)."""
     pixels = np.clip(np.floor(np.asarray(batch) * levels), 0, levels - 1)
@@ -190,6 +268,45 @@ def iw_bits(log_density, pixels, k: int, rng: np.random.Generator, levels: int =
     log_mean = top + np.log(np.mean(np.exp(log_p - top[:, None]), axis=1))
     nll = -float(np.mean(log_mean)) + d * np.log(levels)
     return float(nll / (d * np.log(2.0)))
+
+
+def image_bits(log_density, pixels, rng: np.random.Generator,
+               levels: int = LEVELS) -> np.ndarray:
+    """Bits/dim of each integer image (n, d), from one uniform dequantisation draw per image:
+    (-log p_X((pixels + u) / levels) + d ln levels) / (d ln 2), shape (n,)."""
+    pixels = np.asarray(pixels, dtype=np.float64)
+    d = pixels.shape[1]
+    x = (pixels + rng.random(pixels.shape)) / levels
+    log_p = np.asarray(log_density(x), dtype=np.float64)
+    return (-log_p + d * np.log(levels)) / (d * np.log(2.0))
+
+
+def auroc(inlier_scores, outlier_scores) -> float:
+    """Area under the ROC curve of a score that should be larger for outliers: the probability
+    that a random outlier scores above a random inlier (ties count one half); 0.5 is chance,
+    1 a perfect detector, below 0.5 a score that ranks the outliers as the more typical."""
+    a = np.asarray(inlier_scores, dtype=np.float64)[None, :]
+    b = np.asarray(outlier_scores, dtype=np.float64)[:, None]
+    return float(np.mean((b > a) + 0.5 * (b == a)))
+
+
+def typicality_rejects(reference_bits, entropy_bits, bits, batch: int, rng: np.random.Generator,
+                       n_boot: int = 2000, level: float = 0.01):
+    """The typicality test of batches of ``batch`` images (Nalisnick et al. 2019).
+
+    A batch is rejected as out of distribution when its mean bits/dim lies farther from
+    ``entropy_bits`` (the model's entropy estimate, e.g. its mean bits/dim on validation images)
+    than epsilon, the (1 - level) quantile of that distance over ``n_boot`` batches resampled
+    from ``reference_bits`` (held-out in-distribution images). Too likely is rejected as well
+    as too unlikely. ``bits`` (n,) are split into consecutive batches (a remainder is dropped).
+    Returns (fraction of batches rejected, epsilon)."""
+    reference_bits = np.asarray(reference_bits, dtype=np.float64)
+    batch = positive_int(batch, "batch")
+    boot = reference_bits[rng.integers(0, len(reference_bits), size=(n_boot, batch))].mean(axis=1)
+    epsilon = float(np.quantile(np.abs(boot - entropy_bits), 1 - level))
+    bits = np.asarray(bits, dtype=np.float64)
+    means = bits[:len(bits) // batch * batch].reshape(-1, batch).mean(axis=1)
+    return float(np.mean(np.abs(means - entropy_bits) > epsilon)), epsilon
 
 
 def nearest(samples, images):
