@@ -465,6 +465,134 @@ def test_mass_the_energy_fits_leave_out(glued):
     assert glued["ch7_kl_worst"] < 1.0
 
 
+# ---- a Boltzmann generator ----------------------------------------------------------------------
+
+_BG_SEEDS = (0, 1, 2, 3)
+
+
+def _u_line(x1):
+    """The double well on the line x2 = 0, written out: x1^4/4 - 3 x1^2 + x1."""
+    return 0.25 * x1 ** 4 - 3.0 * x1 ** 2 + x1
+
+
+def _exact_p_b(kT):
+    """P(x1 > 0) by scipy's adaptive quadrature of the x1-marginal (the x2 factor cancels)."""
+    def f(t):
+        return math.exp(-(_u_line(t) - _u_line(-2.5)) / kT)
+
+    right = integrate.quad(f, 0.0, 12.0, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+    left = integrate.quad(f, -12.0, 0.0, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+    return right / (left + right)
+
+
+def test_double_well_energy_and_gradient():
+    x = np.random.default_rng(1).standard_normal((40, 2)) * 2.0
+    u = vi.double_well_energy(x)
+    np.testing.assert_allclose(u, _u_line(x[:, 0]) + 0.5 * x[:, 1] ** 2, rtol=1e-12)
+    for kT in (1.0, 3.0):
+        log_t, grad = vi.double_well(kT)
+        np.testing.assert_allclose(log_t(x), -u / kT, rtol=1e-12)
+        eps = 1e-6
+        numerical = np.stack([(log_t(x + eps * e) - log_t(x - eps * e)) / (2 * eps)
+                              for e in np.eye(2)], axis=1)
+        np.testing.assert_allclose(grad(x), numerical, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        vi.double_well(0.0)
+
+
+@pytest.mark.slow
+def test_boltzmann_generator_exact_values(glued):
+    from scipy import optimize
+
+    deep = optimize.minimize_scalar(_u_line, bracket=(-3.0, -2.0)).x
+    top = optimize.minimize_scalar(lambda t: -_u_line(t), bounds=(-1.0, 1.0), method="bounded").x
+    assert glued["ch7_bg_barrier"] == pytest.approx(_u_line(top) - _u_line(deep), abs=1e-6)
+    for kT in (3.0, 1.0):
+        t = f"{kT:.0f}"
+        p_b = _exact_p_b(kT)
+        assert glued[f"ch7_bg_pb_{t}"] == pytest.approx(p_b, rel=1e-5)
+        assert glued[f"ch7_bg_df_{t}"] == pytest.approx(-kT * math.log(p_b / (1 - p_b)), abs=1e-4)
+        assert glued[f"ch7_bg_miss_cost_{t}"] == pytest.approx(-math.log1p(-p_b), rel=1e-4)
+
+
+def _bg_log_z(kT):
+    """log of the integral of exp(-u / kT) over the plane: x1 by quad, x2 in closed form."""
+    shift = _u_line(-2.5)
+    value = integrate.quad(lambda t: math.exp(-(_u_line(t) - shift) / kT), -12.0, 12.0,
+                           epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+    return math.log(value) - shift / kT + 0.5 * math.log(2 * math.pi * kT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kT", (3.0, 1.0))
+def test_boltzmann_generator_fits(glued, kT):
+    """Each fit rebuilt: the reweighted estimate, its standard error, ESS and n_B recomputed on
+    the chapter's samples with scipy; k by scipy's Pareto fit; q's mass in B and the KL by Monte
+    Carlo on fresh samples (the chapter integrates them on a grid)."""
+    t = f"{kT:.0f}"
+    log_t = vi.double_well(kT)[0]
+    log_z = _bg_log_z(kT)
+    for seed in _BG_SEEDS:
+        flow = _rebuild(vi.two_modes_flow(seed), glued[f"ch7_bg_params_{t}_{seed}"])
+        x, log_q = flow.sample_and_log_prob(20_000, np.random.default_rng(310 + seed))
+        log_w = log_t(x) - log_q
+        in_b = x[:, 0] > 0
+        w_norm = np.exp(log_w - logsumexp(log_w))
+        estimate = float(np.sum(w_norm[in_b]))
+        assert glued[f"ch7_bg_reweighted_{t}_{seed}"] == pytest.approx(estimate, abs=1e-12)
+        assert glued[f"ch7_bg_unweighted_{t}_{seed}"] == in_b.mean()
+        assert glued[f"ch7_bg_n_b_{t}_{seed}"] == int(in_b.sum())
+        assert glued[f"ch7_bg_se_{t}_{seed}"] == pytest.approx(
+            math.sqrt(np.sum(w_norm ** 2 * (in_b - estimate) ** 2)), rel=1e-9, abs=1e-15)
+        assert glued[f"ch7_bg_ess_{t}_{seed}"] == pytest.approx(
+            math.exp(2 * logsumexp(log_w) - logsumexp(2 * log_w)) / log_w.size, rel=1e-9)
+        m = diagnostics.tail_length(log_w.size)
+        w = np.sort(np.exp(log_w - log_w.max()))
+        k_mle = stats.genpareto.fit(w[-m:] - w[-m - 1], floc=0.0)[0]
+        assert glued[f"ch7_bg_k_{t}_{seed}"] == pytest.approx(k_mle, abs=0.15), seed
+        x_f, log_q_f = flow.sample_and_log_prob(200_000, np.random.default_rng(720 + seed))
+        assert glued[f"ch7_bg_q_b_{t}_{seed}"] == pytest.approx(np.mean(x_f[:, 0] > 0), abs=0.003)
+        kl = float(np.mean(log_q_f - log_t(x_f)) + log_z)
+        assert glued[f"ch7_bg_kl_{t}_{seed}"] == pytest.approx(kl, abs=0.01), seed
+
+
+@pytest.mark.slow
+def test_boltzmann_generator_claims(glued):
+    """The counts and ranges the text quotes, from the per-seed values, and its verdicts."""
+    def values(key, kT):
+        return np.array([glued[f"ch7_bg_{key}_{kT}_{s}"] for s in _BG_SEEDS])
+
+    p_b3 = _exact_p_b(3.0)
+    plain, weighted, se = values("unweighted", 3), values("reweighted", 3), values("se", 3)
+    assert glued["ch7_bg_n_plain_low"] == int(np.sum(plain < p_b3))
+    assert glued["ch7_bg_n_closer"] == int(np.sum(np.abs(weighted - p_b3) < np.abs(plain - p_b3)))
+    assert glued["ch7_bg_n_within_2se"] == int(np.sum(np.abs(weighted - p_b3) <= 2 * se))
+    for key in ("unweighted", "reweighted", "ess", "k"):
+        assert glued[f"ch7_bg_{key}_3_min"] == values(key, 3).min()
+        assert glued[f"ch7_bg_{key}_3_max"] == values(key, 3).max()
+    k3 = values("k", 3)
+    assert glued["ch7_bg_n_flagged_3"] == int(np.sum(k3 > 0.5))
+    worst = int(np.argmax(k3))
+    assert glued["ch7_bg_worst_k_seed"] == _BG_SEEDS[worst]
+    # "the fit with the highest k has the smallest ESS and the largest standard error"
+    assert np.argmin(values("ess", 3)) == worst and np.argmax(se) == worst
+    # "every fit reaches the shallow well, but only with a thin tail"
+    assert np.all(values("q_b", 3) > 0.01) and np.all(values("q_b", 3) < p_b3 / 2)
+    # kT = 1: no sample in B, the estimate is zero, the ESS higher than any at kT = 3, and
+    # the missing well is a small part of a small KL
+    assert glued["ch7_bg_n_b_1_total"] == int(values("n_b", 1).sum()) == 0
+    assert glued["ch7_bg_q_b_1_max"] == values("q_b", 1).max() < 1e-4
+    assert glued["ch7_bg_reweighted_1_max"] == values("reweighted", 1).max() == 0.0
+    for key in ("ess", "k", "kl"):
+        assert glued[f"ch7_bg_{key}_1_min"] == values(key, 1).min()
+        assert glued[f"ch7_bg_{key}_1_max"] == values(key, 1).max()
+    assert glued["ch7_bg_n_flagged_1"] == int(np.sum(values("k", 1) > 0.5))
+    assert glued["ch7_bg_ess_1_min"] > glued["ch7_bg_ess_3_max"]
+    assert glued["ch7_bg_miss_cost_1"] < glued["ch7_bg_kl_1_min"] < glued["ch7_bg_kl_1_max"] < 0.05
+    # the figure (seed 0): reweighting restores most of the shallow well's share at kT = 3
+    assert abs(weighted[0] - p_b3) < 0.25 * abs(plain[0] - p_b3)
+
+
 # ---- flows as variational posteriors -----------------------------------------------------------
 
 def _posterior_log_px(x):
@@ -629,7 +757,8 @@ OBJECTIVES = {
     3: {"practice": {5: "What is its $\\mathrm{KL}(q\\,\\|\\,p)$ in nats?"},
         "exercise": ["ex-07-reverse-kl"]},
     4: {"example": ["ch7-ex-ess"], "practice": {3: "infinite variance"},
-        "quiz": ["07-ess", "07-pareto-k"], "exercise": ["ex-07-importance"]},
+        "quiz": ["07-ess", "07-pareto-k", "07-boltzmann-reweighting"],
+        "exercise": ["ex-07-importance"]},
     5: {"example": ["ch7-ex-gap"], "practice": {4: "smallest ELBO gap"},
         "quiz": ["07-elbo-gap", "07-mean-field-gap"], "exercise": ["ex-07-elbo"]},
     6: {"quiz": ["07-amortised", "07-iaf-vae", "07-flow-prior"]},

@@ -3,7 +3,14 @@ chapter and its tests build exactly the same objects.
 
 * ``two_modes_*``: an equal mixture of two Gaussians N((-1.5, 0), 0.5^2 I) and
   N((2.5, 0), 0.5^2 I) in 2-D, normalised (Z = 1), and ``two_modes_flow(seed)``, the RealNVP flow
-  the chapter fits to it by forward and by reverse KL.
+  the chapter fits to it by forward and by reverse KL (and, as a Boltzmann generator, to the
+  double well).
+* ``double_well_energy(x)`` and ``double_well(kT)``: the 2-D double-well energy
+
+      u(x) = a/4 x1^4 - b/2 x1^2 + c x1 + d/2 x2^2,   (a, b, c, d) = DOUBLE_WELL = (1, 6, 1, 1),
+
+  and the pair ``(log_target, grad)`` of its Boltzmann distribution p(x) ~ exp(-u(x) / kT),
+  log_target = -u / kT and grad = -grad u / kT with grad u = (a x1^3 - b x1 + c, d x2).
 * ``make_flow(family, rng)``: planar, RealNVP and IAF flows of comparable size (about 100
   parameters) for the energies U1-U4 of ``nflib.targets``; ``n_parameters`` counts them (weights
   masked to zero in an autoregressive network are not counted).
@@ -32,7 +39,8 @@ import nflib as nf
 from nflib.validation import LOG_2PI, as_batch
 
 __all__ = ["TWO_MODES_LEFT", "TWO_MODES_RIGHT", "TWO_MODES_SD", "two_modes_log_prob",
-           "two_modes_grad", "two_modes_sample", "two_modes_flow", "FAMILIES", "make_flow",
+           "two_modes_grad", "two_modes_sample", "two_modes_flow", "DOUBLE_WELL",
+           "double_well_energy", "double_well", "FAMILIES", "make_flow",
            "n_parameters", "set_parameters",
            "SIGMA", "decode", "log_joint", "log_joint_grad", "posterior", "sample_data",
            "gaussian_posterior", "flow_posterior", "grid_log_integral", "grid"]
@@ -76,6 +84,35 @@ def two_modes_flow(seed: int) -> nf.Flow:
     """The flow fitted both ways: four affine couplings with one hidden layer of 8 units."""
     return nf.Flow(nf.StandardNormal(2),
                    nf.realnvp(2, 4, hidden=(8,), rng=np.random.default_rng(seed)))
+
+
+# ---- a double-well energy: the toy Boltzmann distribution --------------------------------------
+
+#: (a, b, c, d) of u(x) = a/4 x1^4 - b/2 x1^2 + c x1 + d/2 x2^2: wells near x1 = -+sqrt(b/a), the
+#: right one (x1 > 0) raised by the tilt c x1
+DOUBLE_WELL = (1.0, 6.0, 1.0, 1.0)
+
+
+def double_well_energy(x) -> np.ndarray:
+    """u(x) = a/4 x1^4 - b/2 x1^2 + c x1 + d/2 x2^2 with (a, b, c, d) = DOUBLE_WELL, shape (n,)."""
+    x = as_batch(x, 2, "x")
+    a, b, c, d = DOUBLE_WELL
+    return 0.25 * a * x[:, 0] ** 4 - 0.5 * b * x[:, 0] ** 2 + c * x[:, 0] + 0.5 * d * x[:, 1] ** 2
+
+
+def double_well(kT: float):
+    """``(log_target, grad)`` of the Boltzmann distribution exp(-u(x) / kT) of the double well:
+    -u / kT and -(a x1^3 - b x1 + c, d x2) / kT (unnormalised)."""
+    kT = float(kT)
+    if not np.isfinite(kT) or kT <= 0:
+        raise ValueError(f"the temperature kT must be positive; got {kT!r}")
+    a, b, c, d = DOUBLE_WELL
+
+    def grad(x):
+        x = as_batch(x, 2, "x")
+        return -np.stack([a * x[:, 0] ** 3 - b * x[:, 0] + c, d * x[:, 1]], axis=1) / kT
+
+    return (lambda x: -double_well_energy(x) / kT), grad
 
 
 # ---- three flow families of comparable size ---------------------------------------------------
