@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, Compose
+from .core import Bijection, Compose, prefixed
 from .distributions import Distribution
 from .validation import as_batch, check_finite, nonempty, sample_count
 
@@ -96,8 +96,25 @@ def nll_and_grad(flow: Flow, x):
     loss = -np.mean(flow.base.log_prob_unchecked(z) + log_det)
     grad_z = -flow.base.grad_log_prob_unchecked(z) / n
     grad_log_det = np.full(n, -1.0 / n)
-    _, grads = flow.bijection.inverse_backward(cache, grad_z, grad_log_det)
+    _, grads = _backward_releasing("inverse", flow.bijection, cache, grad_z, grad_log_det)
     return float(loss), grads
+
+
+def _backward_releasing(direction: str, bijection: Bijection, cache, grad, grad_log_det):
+    """``bijection.<direction>_backward``, through a ``Compose`` layer by layer, dropping each
+    layer's cache once its gradient is taken: the layers still to come then reuse those work
+    arrays while they are in cache. The same operations, order and names as ``Compose``'s."""
+    if type(bijection) is not Compose:
+        return getattr(bijection, direction + "_backward")(cache, grad, grad_log_det)
+    order = range(len(bijection.bijections))
+    grads = {}
+    for k in (order if direction == "inverse" else reversed(order)):
+        layer_cache, cache[k] = cache[k], None
+        grad, g = _backward_releasing(direction, bijection.bijections[k], layer_cache, grad,
+                                      grad_log_det)
+        del layer_cache
+        grads.update(prefixed({k: g}))
+    return grad, grads
 
 
 def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np.random.Generator):
@@ -117,7 +134,7 @@ def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np
     loss = np.mean(flow.base.log_prob_unchecked(z) - log_det - log_p)
     grad_x = -grad_x / n
     grad_log_det = np.full(n, -1.0 / n)
-    _, grads = flow.bijection.forward_backward(cache, grad_x, grad_log_det)
+    _, grads = _backward_releasing("forward", flow.bijection, cache, grad_x, grad_log_det)
     return float(loss), grads
 
 

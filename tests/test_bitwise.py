@@ -281,10 +281,28 @@ def test_reference_is_really_swapped_in():
 
 @pytest.mark.parametrize("make_flow", MODELS, ids=lambda f: f.__name__)
 def test_passes_without_caches_give_the_bits_of_the_cached_paths(make_flow):
-    """``log_prob`` and ``sample`` release each layer's cache as they go; the numbers are those
-    of the bijection's cached paths (the same operations and the same sum of log-dets)."""
+    """``log_prob`` and ``sample`` release each layer's cache as they go, and the losses release
+    each layer's cache once its gradient is taken; the numbers are those of the bijection's
+    cached paths and backward passes (the same operations, the same sums, the same names)."""
     flow = make_flow(np.random.default_rng(0))
     x = flow.sample(50, np.random.default_rng(1))
+    n, b = x.shape[0], flow.bijection
+    z, log_det, cache = b.inverse_cached(x)
+    _, grads = b.inverse_backward(cache, -flow.base.grad_log_prob(z) / n, np.full(n, -1.0 / n))
+    _, new = nf.nll_and_grad(flow, x)
+    assert list(new) == list(grads)
+    _assert_same_bits(new, grads)
+    if "forward" in b.trained_directions:
+        def log_target(v):
+            return -0.5 * np.sum(v * v, axis=1)
+
+        z = flow.base.sample(30, np.random.default_rng(3))
+        v, _, cache = b.forward_cached(z)
+        _, grads = b.forward_backward(cache, v / 30, np.full(30, -1.0 / 30))
+        _, new = nf.reverse_kl_and_grad(flow, log_target, lambda v: -v, 30,
+                                        np.random.default_rng(3))
+        assert list(new) == list(grads)
+        _assert_same_bits(new, grads)
     z, log_det, _ = flow.bijection.inverse_cached(x)
     _assert_same_bits({"log_prob": flow.log_prob(x)},
                       {"log_prob": flow.base.log_prob(z) + log_det})
