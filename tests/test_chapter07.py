@@ -18,6 +18,7 @@ from scipy.special import logsumexp
 import nflib as nf
 from nflib import diagnostics, targets
 from nflib.course import ch07_vi as vi
+from section_checks import section_checks
 
 CHAPTER = "chapters/07_variational_inference.md"
 SEEDS = (0, 1, 2, 3)
@@ -45,6 +46,29 @@ def _grid_kl_to_unnormalised(flow, log_target, log_z, lim=6.0, n=401):
     log_q = flow.log_prob(pts)
     integrand = (np.exp(log_q) * (log_q - log_target(pts))).reshape(n, n)
     return float(np.trapezoid(np.trapezoid(integrand, axis, axis=1), axis)) + log_z
+
+
+# ---- the executed chapter ----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_numerical_checks_are_reported_once_per_section(nb):
+    """Identities checked to rounding (or Monte Carlo) error are collected per section and shown
+    once, folded, with a plain-text fallback; a failing check would have stopped the page. The
+    prose no longer repeats those agreements."""
+    from pathlib import Path
+
+    expected = {"The reparametrisation gradient": 4, "Three gradient estimators": 6,
+                "The evidence lower bound": 1, "The link to variational autoencoders": 1,
+                "Worked examples": 4}
+    reports = section_checks(nb)
+    assert [r.splitlines()[0].split(": ")[1] for r in reports] == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert len(report.splitlines()) == 1 + n, report
+    assert len([h for h in nb.html_outputs() if 'class="nf-checks"' in h]) == len(expected)
+    text = (Path(__file__).resolve().parents[1] / CHAPTER).read_text(encoding="utf-8")
+    for name in ("shift_loss_change", "shift_grad_change", "fd_grad", "analytic_grad",
+                 "est_err_max", "identity_err", "iaf_own_err"):
+        assert f"{{glue:text}}`ch7_{name}" not in text, name
 
 
 # ---- two directions of KL ----------------------------------------------------------------------
