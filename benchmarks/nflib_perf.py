@@ -32,7 +32,9 @@ rounds of the per-round ratio (CPU time of this process). BLAS and PyTorch run o
 ``--keep-freed-memory`` calls ``nflib.mlp.keep_freed_memory()`` first (a process-wide allocator
 setting); compare a run with and without it to see what it is still worth. ``--workspace-mb``
 sets how much memory ``nflib.workspace`` may keep for reuse: at batch 100,000 one training step
-holds about 1 GB of work arrays, more than the default keeps, so the rest is allocated afresh.
+holds about 1 GB of work arrays, more than the default 256 MiB keeps, so the rest is allocated
+afresh (and pays a page fault per 4 kB); ``log_prob`` and ``sample`` need one layer's arrays at a
+time, about 110 MB, and reuse them with the default.
 
     python benchmarks/nflib_perf.py [--batches 512 8192 100000] [--seconds 20]
                                     [--keep-freed-memory] [--workspace-mb 2048] [--no-torch]

@@ -18,9 +18,13 @@ The workspace keeps at most ``max_bytes`` of arrays (``set_max_bytes``; 256 MiB 
 that it drops free arrays of other shapes, and when everything kept is in use it hands out
 untracked arrays, as ``np.empty`` would. The arrays it keeps stay allocated between calls: that
 is the memory a pass needed anyway, kept for the next one. A training step of an 8-layer RealNVP
-(64x64 conditioners) keeps about 10 kB per sample in its batch, so batches beyond about 25,000
-outgrow the default and are partly allocated afresh; ``set_max_bytes`` raises the limit.
-``clear()`` forgets every kept array.
+(64x64 conditioners) keeps about 10 kB per sample in its batch (every layer's activations wait
+for the backward pass), so batches beyond about 25,000 outgrow the default and are partly
+allocated afresh; ``set_max_bytes`` raises the limit. ``Flow.log_prob`` and ``Flow.sample`` need
+no backward pass and release each layer's arrays before the next layer runs: about 1.1 kB per
+sample, so batches up to about 200,000 fit. The default stays small on purpose: a reader's kernel
+on Binder has at most 2 GB in all, and memory kept here stays with the process until
+``clear()`` forgets every kept array (or ``set_max_bytes`` lowers the limit).
 """
 
 from __future__ import annotations
