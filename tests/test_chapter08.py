@@ -1,8 +1,12 @@
 """Chapter 8 (beyond affine layers): every glued number against an independent computation
 (closed forms, scipy quadrature and eigenvalues, the formulas written out again here), the
 chapter's claims (the counts of toys and seeds where splines beat affine couplings at equal size
-and steps, recomputed from the glued runs; the discrete log-determinant converges at first order;
-the RK4 map's solver errors shrink with the step; too few solver steps lose the normalisation),
+and steps, recomputed from the glued runs; the residual block's fixed-point rate and its
+log-determinant series from the eigenvalues of the glued Jacobians, the truncated series biased
+and the Russian roulette not; the gradient through RK4 against central differences and the
+adjoint's gap shrinking at fourth order; the discrete log-determinant converges at first order;
+the RK4 map's solver errors shrink with the step; reflow straightens the trajectories and
+lowers the few-step binned KL in the glued seeds; too few solver steps lose the normalisation),
 the benchmark the page describes, the learning objectives each backed by an example, a practice
 problem, an exercise or a quiz question, and the page's structure. Timings are only checked for
 being measured (positive, consistent), never against a machine-dependent constant.
@@ -22,6 +26,7 @@ from scipy import integrate, special, stats
 from nflib import datasets, spline
 from nflib.course.ch08_demos import TOY_CONFIGS, train_toy
 from notebooks import ROOT, read_notebook
+from section_checks import section_checks
 
 CHAPTER = "chapters/08_beyond_affine.md"
 QUIZ = ROOT / "nflib" / "course" / "quizzes" / "08_beyond_affine.json"
@@ -41,6 +46,24 @@ def test_every_glue_reference_has_a_value(glued, source):
     assert names, "the chapter glues no numbers into its text"
     assert not names - set(glued), sorted(names - set(glued))
     assert all(name.startswith("ch8_") for name in glued), sorted(glued)
+
+
+@pytest.mark.slow
+def test_numerical_checks_are_reported_once_per_section(nb, source):
+    """Agreements to rounding error (or to a stated tolerance) are collected per section and
+    shown once, folded; a failing check would have stopped the page. The prose no longer quotes
+    those agreements."""
+    expected = {"Rational-quadratic spline": 4, "Residual block": 6,
+                "Log-determinant estimators": 2, "Continuous flows": 3, "Adjoint method": 1,
+                "Continuity equation": 1}
+    reports = section_checks(nb)
+    assert [r.splitlines()[0].split(": ")[1] for r in reports] == list(expected)
+    for report, n in zip(reports, expected.values()):
+        assert len(report.splitlines()) == 1 + n, report
+    assert len([h for h in nb.html_outputs() if 'class="nf-checks"' in h]) == len(expected)
+    for name in ("rq_knot_err", "rq_roundtrip", "rq_logdet_err", "rq_bneg_roundtrip",
+                 "lin_state_err", "lin_logdet_err", "continuity_residual"):
+        assert f"{{glue:text}}`ch8_{name}" not in source, name
 
 
 def test_template_sections_in_order(source):
@@ -334,6 +357,62 @@ def test_benchmark_is_the_larger_comparison_the_page_describes(source):
     assert "runs the same comparison" not in source
 
 
+# ---- residual flows ----------------------------------------------------------------------------
+
+def _log_det_series_by_eigenvalues(J, n_terms):
+    """sum_{k<=n} (-1)^(k+1) tr(J^k) / k from the eigenvalues of J (tr J^k = sum lambda^k)."""
+    lam = np.linalg.eigvals(np.asarray(J))
+    k = np.arange(1, n_terms + 1)
+    return float(np.real(np.sum((-1.0) ** (k + 1) * lam[:, None] ** k / k)))
+
+
+@pytest.mark.slow
+def test_residual_fixed_point_contracts_at_the_local_rate(glued):
+    """The fixed-point errors shrink at least by c = 0.9 per step, on average by about the
+    spectral radius of J_g at the answer (recomputed from the glued Jacobian)."""
+    errors = np.array(glued["ch8_res_fp_err"])
+    assert len(errors) == 41
+    assert np.all(errors <= 0.9 ** np.arange(41) * errors[0] * (1 + 1e-9))
+    rho = float(np.max(np.abs(np.linalg.eigvals(np.array(glued["ch8_res_jac_star"])))))
+    assert glued["ch8_res_rho_star"] == pytest.approx(rho, rel=1e-12)
+    rate = (errors[30] / errors[0]) ** (1 / 30)
+    assert glued["ch8_res_fp_rate"] == pytest.approx(rate, rel=1e-12)
+    assert rate < 0.9 and rate == pytest.approx(rho, rel=0.05)      # "close to", "below c"
+    assert errors[40] / errors[39] == pytest.approx(rho, rel=0.02)   # the asymptotic rate
+    assert 0 < glued["ch8_res_lip"] <= 0.9 * (1 + 1e-12)
+    # from errors[0] ~ 0.3 to the stopping step 1e-14 at the local rate, roughly
+    predicted = math.log(1e-14 / errors[0]) / math.log(rho)
+    assert 0.7 * predicted < glued["ch8_res_fp_steps"] < 1.3 * predicted
+
+
+@pytest.mark.slow
+def test_residual_log_det_series_bias_and_roulette(glued):
+    J = np.array(glued["ch8_res_jac0"])
+    lam = np.linalg.eigvals(J)
+    exact = float(np.sum(np.log(np.abs(1 + lam))))
+    assert glued["ch8_res_exact"] == pytest.approx(exact, abs=1e-12)
+    assert glued["ch8_res_eig0"] == pytest.approx(float(np.min(lam.real)), abs=1e-12)
+    assert np.max(np.abs(lam)) <= 0.9                                # the series converges
+    biases = []
+    for n in (1, 2, 4, 8):
+        bias = _log_det_series_by_eigenvalues(J, n) - exact
+        assert glued[f"ch8_res_bias_{n}"] == pytest.approx(bias, abs=1e-12), n
+        biases.append(bias)
+    assert all(b > 0 for b in biases) and biases == sorted(biases, reverse=True)
+    # Hutchinson's four-term estimates: unbiased for the truncated sum, not for the exact value
+    truncated4 = _log_det_series_by_eigenvalues(J, 4)
+    for kind in ("trunc4", "roulette"):
+        mean, se = glued[f"ch8_res_{kind}_mean"], glued[f"ch8_res_{kind}_se"]
+        assert se > 0
+        assert glued[f"ch8_res_{kind}_z"] == pytest.approx(abs(mean - exact) / se, rel=1e-12)
+        z_score = glued[f"ch8_res_{kind}_z"]
+        assert glued[f"ch8_res_{kind}_verdict"] == ("within" if z_score < 3 else "far outside")
+    assert abs(glued["ch8_res_trunc4_mean"] - truncated4) < 4 * glued["ch8_res_trunc4_se"]
+    assert glued["ch8_res_trunc4_z"] > 5                             # the page: far outside
+    assert glued["ch8_res_roulette_z"] < 3                           # the page: within
+    assert glued["ch8_res_mean_terms"] == pytest.approx(4.0, rel=0.05)   # E N = 1 / p
+
+
 # ---- continuous flows --------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -397,6 +476,48 @@ def test_worked_examples_euler_and_hutchinson(glued):
     assert glued["ch8_ex_hutch_var"] == pytest.approx(np.var([2.0, 6.0]), abs=1e-14)
 
 
+def _demo_field_and_points():
+    """The page's nonlinear field and its five points, rebuilt from the same seed."""
+    from nflib import ode
+
+    rng = np.random.default_rng(3)
+    field = ode.MLPField(2, (16, 16), rng=rng)
+    for p in field.parameters().values():
+        p += 0.6 * rng.standard_normal(p.shape)
+    return field, rng.standard_normal((5, 2))
+
+
+@pytest.mark.slow
+def test_adjoint_against_the_gradient_through_the_solver(glued):
+    """dL/dz0 through 20 RK4 steps equals central differences of the solver's output (computed
+    here with nflib.ode.rk4 alone); the adjoint's gap to it shrinks at fourth order; the tape
+    grows with the steps and the adjoint's state does not."""
+    from nflib import ode
+
+    field, z0 = _demo_field_and_points()
+
+    def loss(z):
+        z1 = ode.rk4(field, z, 0.0, 1.0, 20)
+        return 0.5 * float(np.mean(np.sum(z1 * z1, axis=1)))
+
+    eps, numeric = 1e-6, np.zeros_like(z0)
+    for i in range(z0.shape[0]):
+        for j in range(z0.shape[1]):
+            step = np.zeros_like(z0)
+            step[i, j] = eps
+            numeric[i, j] = (loss(z0 + step) - loss(z0 - step)) / (2 * eps)
+    np.testing.assert_allclose(np.array(glued["ch8_adj_grad_z0"]), numeric, atol=1e-8)
+    gaps = [glued[f"ch8_adj_gap_{n}"] for n in (5, 10, 20, 40)]
+    assert 0 < gaps[-1] < gaps[0] < 1e-2
+    for coarse, fine in zip(gaps, gaps[1:]):
+        assert coarse / fine > 8                                     # fourth order: ~16
+    tape = [glued[f"ch8_adj_tape_kb_{n}"] for n in (10, 20, 40)]
+    assert tape[1] == pytest.approx(2 * tape[0]) and tape[2] == pytest.approx(4 * tape[0])
+    states = {glued[f"ch8_adj_state_kb_{n}"] for n in (5, 10, 20, 40)}
+    n_params = sum(p.size for p in field.parameters().values())
+    assert states == {(2 * z0.size + n_params) * 8 / 1e3}           # one augmented state
+
+
 # ---- flow matching -----------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -410,6 +531,47 @@ def test_flow_matching_results(glued):
     assert 0 < se < 0.05 and glued["ch8_fm_kl"] > -3 * se
     assert glued["ch8_fm_kl"] < datasets.toy("eight_gaussians").entropy()
     assert glued["ch8_fm_cpu"] > 0
+
+
+@pytest.mark.slow
+def test_curved_trajectories_and_reflow(glued):
+    """The verdicts of the reflow section recomputed from the glued runs (three seeds)."""
+    before, after = glued["ch8_straight_before"], glued["ch8_straight_after"]
+    assert len(after) == glued["ch8_reflow_seeds"] == 3
+    assert before > 1                          # "bend as much as they travel"
+    assert glued["ch8_straight_after_max"] == max(after)
+    assert glued["ch8_reflow_straighter"] == sum(a < before for a in after)
+    wins = 0
+    for n in (1, 2, 4):
+        runs = glued[f"ch8_kl_bins_after_{n}"]
+        assert len(runs) == 3 and min(runs) >= 0
+        assert glued[f"ch8_kl_bins_after_mean_{n}"] == pytest.approx(np.mean(runs), rel=1e-12)
+        wins += sum(r < glued[f"ch8_kl_bins_before_{n}"] for r in runs)
+    assert glued["ch8_reflow_wins"] == wins and glued["ch8_reflow_cases"] == 9
+    # the plug-in bias of a binned KL from 20 000 exact samples: about (occupied bins - 1) / 2n
+    assert 0 <= glued["ch8_kl_bins_floor"] < 576 / (2 * 20_000)
+    assert glued["ch8_kl_bins_ode"] > 0 and glued["ch8_reflow_cpu"] > 0
+
+
+def test_binned_kl_helper_against_quadrature():
+    """The exact bin masses of the eight Gaussians (normal cdfs) against a midpoint rule on each
+    cell of log p from nflib.datasets; a sampler that puts everything in one cell scores
+    -log p(cell)."""
+    from nflib.course.ch08_demos import bin_masses, binned_kl
+
+    toy = datasets.toy("eight_gaussians")
+    edges = np.linspace(-3.0, 3.0, 25)
+    masses = bin_masses(toy, edges)
+    assert masses.sum() == pytest.approx(1.0, abs=1e-12)
+    fine = 40                                       # midpoints per cell side
+    for i, j in [(12, 20), (20, 12), (5, 5), (12, 12), (18, 18)]:
+        xs = edges[i] + (np.arange(fine) + 0.5) * 0.25 / fine
+        ys = edges[j] + (np.arange(fine) + 0.5) * 0.25 / fine
+        pts = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
+        quad = np.exp(toy.log_prob(pts)).mean() * 0.25 ** 2
+        assert masses[i, j] == pytest.approx(quad, rel=1e-3, abs=1e-12), (i, j)
+    one_cell = np.full((100, 2), [2.1, 0.1])        # the cell [2, 2.25) x [0, 0.25)
+    assert binned_kl(one_cell, toy, edges) == pytest.approx(-math.log(masses[20, 12]), rel=1e-12)
 
 
 @pytest.mark.slow
@@ -443,6 +605,14 @@ def test_pitfall_demonstrations(glued):
 def test_practice_answers(glued):
     assert glued["ch8_practice_outputs"] == 3 * 10 - 1
     assert glued["ch8_practice_trace_rot"] == 0.0
+    k = glued["ch8_practice_fp_iters"]                   # fewest k with 2^-(k+1) <= 1e-6
+    assert 2.0 ** -(k + 1) <= 1e-6 < 2.0 ** -k
+    # and the iteration on f(z) = z + sin(z) / 2 does reach 1e-6 in that many steps
+    z = np.linspace(-10, 10, 2001)
+    x, it = z + 0.5 * np.sin(z), z + 0.5 * np.sin(z)
+    for _ in range(k):
+        it = x - 0.5 * np.sin(it)
+    assert np.max(np.abs(it - z)) <= 1e-6
 
 
 # ---- learning objectives -----------------------------------------------------------------------
@@ -454,12 +624,16 @@ OBJECTIVES = {
         "exercise:ex-08-spline-inverse", "quiz:08-affine-limit", "quiz:08-spline-monotone",
         "quiz:08-spline-inverse"],
     2: ["practice:6"],
-    3: ["label:ch8-ex-euler", "practice:3", "exercise:ex-08-rk4-logp", "quiz:08-instantaneous",
+    3: ["label:ch8-residual-inverse", "label:ch8-residual-logdet", "practice:7",
+        "quiz:08-residual-inverse", "quiz:08-roulette"],
+    4: ["label:ch8-ex-euler", "practice:3", "exercise:ex-08-rk4-logp", "quiz:08-instantaneous",
         "quiz:08-linear-logdensity"],
-    4: ["label:ch8-ex-hutch", "practice:4", "exercise:ex-08-hutchinson", "quiz:08-hutchinson-why",
+    5: ["label:ch8-ex-hutch", "practice:4", "exercise:ex-08-hutchinson", "quiz:08-hutchinson-why",
         "quiz:08-hutchinson-variance"],
-    5: ["practice:5", "quiz:08-flow-matching", "quiz:08-solver-steps"],
-    6: ["quiz:08-tails", "quiz:08-solver-steps"],
+    6: ["label:ch8-adjoint", "quiz:08-adjoint"],
+    7: ["practice:5", "label:ch8-reflow", "quiz:08-flow-matching", "quiz:08-solver-steps",
+        "quiz:08-reflow"],
+    8: ["quiz:08-tails", "quiz:08-solver-steps"],
 }
 
 
