@@ -392,6 +392,8 @@ def test_residual_log_det_series_bias_and_roulette(glued):
     exact = float(np.sum(np.log(np.abs(1 + lam))))
     assert glued["ch8_res_exact"] == pytest.approx(exact, abs=1e-12)
     assert glued["ch8_res_eig0"] == pytest.approx(float(np.min(lam.real)), abs=1e-12)
+    assert glued["ch8_res_eig_abs"] == pytest.approx(-float(np.min(lam.real)), abs=1e-12)
+    assert np.min(lam.real) < 0 and np.all(np.abs(lam.imag) < 1e-12)  # a real, negative one
     assert np.max(np.abs(lam)) <= 0.9                                # the series converges
     biases = []
     for n in (1, 2, 4, 8):
