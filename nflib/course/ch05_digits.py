@@ -13,6 +13,9 @@
   noise of every training batch.
 * ``gaussian_bpd``, ``logit_gaussian_bpd``, ``bpd``, ``nearest``, ``level_latents``,
   ``level_bits``: baselines and measurements.
+* ``image_bits``, ``auroc``, ``typicality_rejects``: per-image bits/dim of integer images, the
+  area under the ROC curve of a score, and the typicality test of batches (what a likelihood
+  does not tell about foreign inputs).
 * ``iw_bits(log_density, pixels, k, rng)``: bits/dim of the discrete pixels from the
   importance-weighted estimate of log P(k) with k uniform dequantisations (k = 1 is the usual
   dequantised bound).
