@@ -17,7 +17,7 @@ book: $(VENV)/.installed-book
 # two workers (pytest-xdist): one builds the book in the background while both run the tests
 # that do not need it; then they share the tests of the built site, one page to a worker
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2
 
 # every chapter and exercise opened and run in JupyterLab as Binder opens them, and a downloaded
 # chapter run in a fresh virtual environment made with its own install line (builds the book)

@@ -61,7 +61,7 @@ def _part(test_file: str) -> str:
 def time_tests() -> float:
     start = time.perf_counter()
     # as the Makefile's `test` target runs it (two pytest-xdist workers)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q",
                            "-p", "no:cacheprovider", "--durations=0", "--durations-min=0"],
                           cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start

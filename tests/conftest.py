@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -52,21 +53,37 @@ def _needs_notebook(item) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Every test that needs the built book is slow (marked here, before ``-m`` selects), and
-    runs last, so the others run while the book builds. Under pytest-xdist (``make test`` runs
-    ``pytest -n 2 --dist loadgroup``) the tests that read one page of the site run on one worker
-    (each worker visits a page once), and so do the tests of a module that needs the book (its
-    fixtures are made once); the other tests are shared out one by one."""
+    runs last, so the others run while the book builds."""
     for item in items:
         if _needs_notebook(item):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
     items.sort(key=_needs_notebook)
 
 
-def _group(item) -> str:
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    page = params.get("path")
-    return f"page {page}" if isinstance(page, str) else f"module {item.module.__name__}"
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (``make test`` runs ``pytest -n 2``): the tests that look at one page of
+    the built site go to one worker, which visits the page once; a browser module's other tests
+    stay together (their fixtures are made once); every other test is shared out on its own, in
+    collection order (the tests that need the book last)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OnePagePerWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return OnePagePerWorker(config, log)
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: a page of the site (a parameter naming a built
+    ``.html`` page), a module of the browser suite, or the test alone."""
+    page = re.search(r"\[([^\]]*?\.html)", nodeid)
+    if page:
+        return f"page {page.group(1)}"
+    if nodeid.startswith("tests/browser/"):
+        return nodeid.split("::", 1)[0]
+    return nodeid
 
 
 def _xdist_run(config) -> str | None:

@@ -26,37 +26,47 @@ def _article(site, path: str) -> str:
     return html[start:end] if start >= 0 else html
 
 
-def _check(site, page_report, marker: str, kind: str, what: str):
-    pages = [p for p in PAGES if re.search(marker, _article(site, p))]
-    if not pages:
-        pytest.skip(f"no page of the book has {what} yet")
-    errors = []
-    for path in pages:
-        report = page_report(path)
-        found, count = report.interactions[kind]
-        if count == 0:
-            errors.append(f"{path}: the page's HTML has {what} but none could be used")
-        errors += found
-    assert not errors, "\n".join(errors)
+CONTROLS = {"quizzes": ("data-shuffleanswers", "a quiz"),
+            "disclosures": (r'<details|class="[^"]*\b(dropdown|toggle)\b', "a dropdown"),
+            "animations": ("_anim_slider", "an animation")}
 
 
-def test_quizzes_give_the_feedback_of_their_data(site, page_report):
-    _check(site, page_report, "data-shuffleanswers", "quizzes", "a quiz")
+def _check(site, page_report, path: str, kind: str):
+    """The page's controls of one kind, as its desktop visit worked them (one test per page, so
+    each page is visited once, by the worker that has its other tests)."""
+    marker, what = CONTROLS[kind]
+    if not re.search(marker, _article(site, path)):
+        pytest.skip(f"{path} has no {what.split()[-1]}")
+    found, count = page_report(path).interactions[kind]
+    assert count > 0, f"{path}: the page's HTML has {what} but none could be used"
+    assert not found, "\n".join(found)
 
 
-def test_solutions_and_dropdowns_open_and_close(site, page_report):
-    _check(site, page_report, r'<details|class="[^"]*\b(dropdown|toggle)\b', "disclosures",
-           "a dropdown")
+@pytest.mark.parametrize("kind", list(CONTROLS))
+def test_the_book_has_every_kind_of_control(site, kind):
+    marker, what = CONTROLS[kind]
+    assert any(re.search(marker, _article(site, p)) for p in PAGES), f"no page has {what}"
 
 
-def test_animations_respond_to_slider_and_buttons(site, page_report):
-    _check(site, page_report, "_anim_slider", "animations", "an animation")
+@pytest.mark.parametrize("path", PAGES)
+def test_quizzes_give_the_feedback_of_their_data(site, page_report, path):
+    _check(site, page_report, path, "quizzes")
 
 
-def test_controls_raise_no_errors(site, page_report):
-    errors = [f"{path}: {problem}" for path in PAGES
-              for problem in page_report(path).interaction_problems]
-    assert not errors, "using the page's controls gave:\n" + "\n".join(errors)
+@pytest.mark.parametrize("path", PAGES)
+def test_solutions_and_dropdowns_open_and_close(site, page_report, path):
+    _check(site, page_report, path, "disclosures")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_animations_respond_to_slider_and_buttons(site, page_report, path):
+    _check(site, page_report, path, "animations")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_controls_raise_no_errors(site, page_report, path):
+    problems = page_report(path).interaction_problems
+    assert not problems, f"using the controls of {path} gave:\n" + "\n".join(problems)
 
 
 def test_every_quiz_file_is_shown_on_a_page(site):
