@@ -111,6 +111,8 @@ def test_html_form_is_a_folded_table_with_the_same_numbers_and_escaped_names():
                     ["density <x> & 'y'", "0", "0.05"]]
     assert "<x>" not in page                                # names are escaped
     assert "color:inherit" in page.replace(" ", "")         # colours come from the page
+    # a number is never broken across lines on a phone ("4.7e-" / "15")
+    assert page.count("white-space:nowrap") == 2 * len(body)
 
 
 def test_one_check_is_said_in_the_singular():

@@ -78,8 +78,8 @@ class Checks:
         cell = 'style="padding:0.1em 0.8em 0.1em 0;border:none;background:transparent'
         rows = "".join(
             f'<tr><td {cell};text-align:left">{html.escape(name)}</td>'
-            f'<td {cell};text-align:right">{_error(error)}</td>'
-            f'<td {cell};text-align:right">{tolerance:.2g}</td></tr>'
+            f'<td {cell};text-align:right;white-space:nowrap">{_error(error)}</td>'
+            f'<td {cell};text-align:right;white-space:nowrap">{tolerance:.2g}</td></tr>'
             for name, error, tolerance in self.rows)
         head = "".join(
             f'<th {cell};text-align:{align};font-weight:600">{label}</th>'
