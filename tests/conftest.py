@@ -68,6 +68,10 @@ def pytest_xdist_make_scheduler(config, log):
     collection order (the tests that need the book last)."""
     from xdist.scheduler import LoadScopeScheduling
 
+    # keep the collection order (xdist would start with the largest units: the pages, which wait
+    # for the book while the tests that need no book could run)
+    config.option.loadscopereorder = False
+
     class OnePagePerWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
