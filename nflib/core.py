@@ -107,8 +107,20 @@ class Bijection:
         """``inverse`` plus a cache for ``inverse_backward``; ``x`` is already validated."""
         raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
 
+    def forward_value(self, z):
+        """``(x, log_det)`` of the unchecked forward pass when no gradient follows: no cache is
+        returned (a composition releases each layer's work arrays before the next layer runs)."""
+        x, log_det, _ = self.forward_cached(z)
+        return x, log_det
+
+    def inverse_value(self, x):
+        """``(z, log_det)`` of the unchecked inverse pass when no gradient follows."""
+        z, log_det, _ = self.inverse_cached(x)
+        return z, log_det
+
     def forward_backward(self, cache, grad_x, grad_log_det):
-        """Given dL/dx ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dz, {name: dL/dparam})."""
+        """Given dL/dx ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dz, {name: dL/dparam}).
+        A cache serves one backward pass (a composition releases its parts' caches as it goes)."""
         raise NotImplementedError(
             f"{type(self).__name__} has no gradient for its forward direction")
 
@@ -183,17 +195,39 @@ class Compose(Bijection):
             total = total + log_det
         return x, total, caches[::-1]
 
+    # The passes below release each layer's work arrays (its cache) as soon as they are done
+    # with it, so the next layer reuses them while they are still in the processor's cache
+    # (nflib.workspace); the operations and the sums are those of the cached paths above.
+
+    def forward_value(self, z):
+        total = 0.0
+        for b in self.bijections:
+            z, log_det = b.forward_value(z)
+            total = total + log_det
+        return z, total
+
+    def inverse_value(self, x):
+        total = 0.0
+        for b in reversed(self.bijections):
+            x, log_det = b.inverse_value(x)
+            total = total + log_det
+        return x, total
+
     def forward_backward(self, caches, grad_x, grad_log_det):
         grads = {}
         for k in reversed(range(len(self.bijections))):
-            grad_x, g = self.bijections[k].forward_backward(caches[k], grad_x, grad_log_det)
+            cache, caches[k] = caches[k], None
+            grad_x, g = self.bijections[k].forward_backward(cache, grad_x, grad_log_det)
+            del cache
             grads.update(prefixed({k: g}))
         return grad_x, grads
 
     def inverse_backward(self, caches, grad_z, grad_log_det):
         grads = {}
         for k in range(len(self.bijections)):
-            grad_z, g = self.bijections[k].inverse_backward(caches[k], grad_z, grad_log_det)
+            cache, caches[k] = caches[k], None
+            grad_z, g = self.bijections[k].inverse_backward(cache, grad_z, grad_log_det)
+            del cache
             grads.update(prefixed({k: g}))
         return grad_z, grads
 

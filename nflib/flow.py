@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Bijection, Compose, prefixed
+from .core import Bijection
 from .distributions import Distribution
 from .validation import as_batch, check_finite, nonempty, sample_count
 
@@ -39,7 +39,7 @@ class Flow:
 
     def log_prob(self, x):
         """log p_X(x) = log p_Z(f^{-1}(x)) + log|det df^{-1}/dx|, shape (n,)."""
-        z, log_det = _without_caches("inverse", self.bijection, self.check_data(x))
+        z, log_det = self.bijection.inverse_value(self.check_data(x))
         return self.base.log_prob_unchecked(z) + log_det
 
     def check_data(self, x) -> np.ndarray:
@@ -50,13 +50,13 @@ class Flow:
 
     def sample(self, n: int, rng: np.random.Generator):
         """Draw n samples x = f(z), z ~ p_Z (n a whole number >= 0)."""
-        x, _ = _without_caches("forward", self.bijection, self.base.sample(n, rng))
+        x, _ = self.bijection.forward_value(self.base.sample(n, rng))
         return x
 
     def sample_and_log_prob(self, n: int, rng: np.random.Generator):
         """Samples and their log-density in one pass: log q(x) = log p_Z(z) - log|det df/dz|."""
         z = self.base.sample(n, rng)
-        x, log_det = _without_caches("forward", self.bijection, z)
+        x, log_det = self.bijection.forward_value(z)
         return x, self.base.log_prob_unchecked(z) - log_det
 
     def parameters(self):
@@ -65,21 +65,6 @@ class Flow:
 
     def __repr__(self):
         return f"Flow({self.base!r}, {self.bijection!r})"
-
-
-def _without_caches(direction: str, bijection: Bijection, v):
-    """``(output, log_det)`` of a pass that needs no gradient: through a ``Compose`` layer by
-    layer, so that each layer's cache (its work arrays) is released before the next layer runs
-    and the next layer reuses them. The same operations and sum as ``Compose``'s cached path."""
-    if type(bijection) is not Compose:
-        out, log_det, _ = getattr(bijection, direction + "_cached")(v)
-        return out, log_det
-    layers = bijection.bijections if direction == "forward" else reversed(bijection.bijections)
-    total = 0.0
-    for b in layers:
-        v, log_det = _without_caches(direction, b, v)
-        total = total + log_det
-    return v, total
 
 
 def nll_and_grad(flow: Flow, x):
@@ -96,25 +81,8 @@ def nll_and_grad(flow: Flow, x):
     loss = -np.mean(flow.base.log_prob_unchecked(z) + log_det)
     grad_z = -flow.base.grad_log_prob_unchecked(z) / n
     grad_log_det = np.full(n, -1.0 / n)
-    _, grads = _backward_releasing("inverse", flow.bijection, cache, grad_z, grad_log_det)
+    _, grads = flow.bijection.inverse_backward(cache, grad_z, grad_log_det)
     return float(loss), grads
-
-
-def _backward_releasing(direction: str, bijection: Bijection, cache, grad, grad_log_det):
-    """``bijection.<direction>_backward``, through a ``Compose`` layer by layer, dropping each
-    layer's cache once its gradient is taken: the layers still to come then reuse those work
-    arrays while they are in cache. The same operations, order and names as ``Compose``'s."""
-    if type(bijection) is not Compose:
-        return getattr(bijection, direction + "_backward")(cache, grad, grad_log_det)
-    order = range(len(bijection.bijections))
-    grads = {}
-    for k in (order if direction == "inverse" else reversed(order)):
-        layer_cache, cache[k] = cache[k], None
-        grad, g = _backward_releasing(direction, bijection.bijections[k], layer_cache, grad,
-                                      grad_log_det)
-        del layer_cache
-        grads.update(prefixed({k: g}))
-    return grad, grads
 
 
 def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np.random.Generator):
@@ -134,7 +102,7 @@ def reverse_kl_and_grad(flow: Flow, log_target, grad_log_target, n: int, rng: np
     loss = np.mean(flow.base.log_prob_unchecked(z) - log_det - log_p)
     grad_x = -grad_x / n
     grad_log_det = np.full(n, -1.0 / n)
-    _, grads = _backward_releasing("forward", flow.bijection, cache, grad_x, grad_log_det)
+    _, grads = flow.bijection.forward_backward(cache, grad_x, grad_log_det)
     return float(loss), grads
 
 

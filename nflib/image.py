@@ -537,6 +537,12 @@ class _AllOrNothing(Compose):
     def inverse_cached(self, x):
         return self._guarded(super().inverse_cached, x)
 
+    def forward_value(self, z):
+        return self._guarded(super().forward_value, z)
+
+    def inverse_value(self, x):
+        return self._guarded(super().inverse_value, x)
+
 
 def glow(shape, n_levels: int, depth: int, hidden=(64,), *, rng: np.random.Generator,
          clamp: float = 3.0) -> Compose:
