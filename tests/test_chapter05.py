@@ -597,15 +597,26 @@ def test_logit_round_trip_log_det_and_gradients():
 def test_models_log_prob_is_the_change_of_variables(build):
     rng = np.random.default_rng(1)
     flow = build(rng=rng, hidden=(8,))
+    x = _initialised_and_moved(flow, rng)
+    _assert_log_prob_is_the_change_of_variables(flow, x[:2])
+
+
+def _initialised_and_moved(flow, rng):
+    """40 uniform images that initialise the model's ActNorms, then every parameter moved by
+    0.05 N(0, 1) away from its initial value; returns the images."""
     x = rng.uniform(size=(40, 64))
     flow.log_prob(x)                                  # ActNorm initialisation
     for p in flow.parameters().values():
         p += 0.05 * rng.standard_normal(p.shape)
-    point = x[:2]
+    return x
+
+
+def _assert_log_prob_is_the_change_of_variables(flow, point):
     z = flow.bijection.inverse(point)[0]
     log_det = checks.numerical_log_det(lambda v: flow.bijection.inverse(v)[0], point)
     expected = stats.multivariate_normal(np.zeros(64), np.eye(64)).logpdf(z) + log_det
     np.testing.assert_allclose(flow.log_prob(point), expected, atol=1e-5)
+    return z
 
 
 def test_models_gradient_matches_central_differences():
@@ -820,16 +831,10 @@ def test_glow_variants_log_prob_is_the_change_of_variables(mixing, learned_prior
     rng = np.random.default_rng(12)
     flow = c5.digits_glow_variant(rng=rng, mixing=mixing, learned_prior=learned_prior,
                                   depth=2, hidden=(6,))
-    x = rng.uniform(size=(40, 64))
-    flow.log_prob(x)                                  # ActNorm initialisation
-    for p in flow.parameters().values():
-        p += 0.05 * rng.standard_normal(p.shape)
+    x = _initialised_and_moved(flow, rng)
     point = x[:2]
-    z = flow.bijection.inverse(point)[0]
+    z = _assert_log_prob_is_the_change_of_variables(flow, point)
     np.testing.assert_allclose(flow.bijection.forward(z)[0], point, atol=1e-10)
-    log_det = checks.numerical_log_det(lambda v: flow.bijection.inverse(v)[0], point)
-    expected = stats.multivariate_normal(np.zeros(64), np.eye(64)).logpdf(z) + log_det
-    np.testing.assert_allclose(flow.log_prob(point), expected, atol=1e-5)
     _, grads = nf.nll_and_grad(flow, x[:6])
     arrays = {k: p for k, p in flow.parameters().items() if p.size <= 16}
     errors = checks.check_gradients(lambda: -float(np.mean(flow.log_prob(x[:6]))), arrays, grads)
