@@ -44,13 +44,20 @@ def flow_matching_loss_and_grad(field: MLPField, x1, rng: np.random.Generator, x
 
 
 def fit_flow_matching(field: MLPField, x, *, rng: np.random.Generator, n_steps: int,
-                      batch_size: int = 256, lr: float = 2e-3, schedule: str | None = "cosine"):
+                      batch_size: int = 256, lr: float = 2e-3, schedule: str | None = "cosine",
+                      x0=None):
     """Train ``field`` by flow matching with Adam for ``n_steps`` mini-batches of ``x``.
 
-    ``schedule="cosine"`` decays the learning rate to 0 over the steps. Returns the loss of
-    every step (a list).
+    ``schedule="cosine"`` decays the learning rate to 0 over the steps. ``x0``, if given, is
+    the noise paired with ``x`` row by row (a batch takes the same rows of both: the reflow step
+    of rectified flow, with x = ODE(x0) of a trained field); by default every batch draws fresh
+    N(0, I) noise. Returns the loss of every step (a list).
     """
     x = nonempty(as_batch(x, field.dim, "x"), "x")
+    if x0 is not None:
+        x0 = as_batch(x0, field.dim, "x0")
+        if x0.shape != x.shape:
+            raise ValueError(f"x0 must pair with x row by row: shapes {x0.shape} and {x.shape}")
     n_steps = positive_int(n_steps, "n_steps")
     batch_size = positive_int(batch_size, "batch_size")
     if schedule not in (None, "cosine"):
@@ -60,8 +67,9 @@ def fit_flow_matching(field: MLPField, x, *, rng: np.random.Generator, n_steps: 
     for step in range(n_steps):
         if schedule == "cosine":
             opt.lr = cosine_lr(lr, step / n_steps)
-        batch = x[rng.integers(0, x.shape[0], batch_size)]
-        loss, grads = flow_matching_loss_and_grad(field, batch, rng)
+        rows = rng.integers(0, x.shape[0], batch_size)
+        loss, grads = flow_matching_loss_and_grad(field, x[rows], rng,
+                                                  x0=None if x0 is None else x0[rows])
         opt.step(grads)
         losses.append(loss)
     return losses

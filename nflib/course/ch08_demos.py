@@ -13,8 +13,6 @@ parameter count and step count, and the 1-D bimodal target of the expressiveness
 * ``straightness(field, z0)``: E int_0^1 |v(t, z_t) - (z_1 - z_0)|^2 dt along the ODE's
   trajectories (0 exactly when every trajectory is a straight line run at constant speed), and
   E |z_1 - z_0|^2 for scale.
-* ``fit_pairs(field, x0, x1, rng=..., n_steps=...)``: flow matching on fixed pairs (x0, x1) (the
-  reflow step of rectified flow, with pairs x1 = ODE(x0) of a trained field).
 * ``binned_kl(samples, toy, edges)``: KL(q || p) between the bin probabilities of samples and of
   the eight Gaussians (exact, from normal cdfs) on a grid whose edge bins extend to infinity; by
   the data-processing inequality a lower bound on KL between the densities, defined for any
@@ -29,14 +27,12 @@ import numpy as np
 from scipy import special, stats
 
 from nflib import ode
-from nflib.flow_matching import flow_matching_loss_and_grad
-from nflib.train import Adam, cosine_lr
 
 import nflib as nf
 from nflib import datasets
 
 __all__ = ["TOY_CONFIGS", "make_toy_flow", "train_toy", "n_parameters", "Bimodal",
-           "rk4_backprop", "array_bytes", "straightness", "fit_pairs", "bin_masses", "binned_kl"]
+           "rk4_backprop", "array_bytes", "straightness", "bin_masses", "binned_kl"]
 
 TOY_CONFIGS = {
     "affine": {"n_layers": 8, "hidden": (32, 32)},
@@ -183,21 +179,6 @@ def straightness(field, z0, n_steps: int = 30):
                           for k, z in enumerate(path)])
     S = np.trapezoid(deviation, dx=1.0 / n_steps, axis=0)
     return float(np.mean(S)), float(np.mean(np.sum(chord * chord, axis=1)))
-
-
-def fit_pairs(field, x0, x1, *, rng: np.random.Generator, n_steps: int, batch_size: int = 256,
-              lr: float = 2e-3):
-    """Flow matching on fixed pairs: each batch regresses v(t, x_t) on x1 - x0 along the straight
-    line between the two points of a pair (Adam, cosine decay). Returns the losses."""
-    opt = Adam(field.parameters(), lr=lr)
-    losses = []
-    for step in range(n_steps):
-        opt.lr = cosine_lr(lr, step / n_steps)
-        idx = rng.integers(0, x0.shape[0], batch_size)
-        loss, grads = flow_matching_loss_and_grad(field, x1[idx], rng, x0=x0[idx])
-        opt.step(grads)
-        losses.append(loss)
-    return losses
 
 
 def bin_masses(toy, edges):
