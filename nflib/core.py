@@ -50,7 +50,8 @@ class Bijection:
 
     It does not override ``forward`` or ``inverse``: they validate once and call the cached
     path, and ``Compose`` and ``Flow`` call the cached paths directly, so an override would be
-    silently bypassed. Defining one raises ``TypeError`` when the class is created.
+    silently bypassed. Defining one raises ``TypeError`` when the class is created. The passes
+    without a gradient, ``forward_value``/``inverse_value``, come from the cached paths.
     """
 
     #: True when |det df/dz| = 1 everywhere: log_det is identically 0 (no density change)
