@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autoregressive import MADE
-from .core import Bijection, prefixed
+from .core import Bijection, Layer, prefixed
 from .coupling import AffineCoupling, _check_mask
 from .distributions import Distribution
 from .flow import check_base
@@ -67,7 +67,7 @@ def _check_context(context, n: int, dim: int, name: str = "context") -> np.ndarr
     return c
 
 
-class ConditionalBijection:
+class ConditionalBijection(Layer):
     """A bijection in x for every context c (see the module docstring).
 
     ``dim`` is the dimension of x, ``context_dim`` that of c. Subclasses implement the cached
@@ -92,31 +92,6 @@ class ConditionalBijection:
 
     def check_context(self, context, n: int) -> np.ndarray:
         return _check_context(context, n, self.context_dim)
-
-    @property
-    def trained_directions(self) -> tuple:
-        """The directions with a hand-written gradient (those whose backward pass the class
-        implements); a composition has those of all its conditional layers."""
-        return tuple(d for d in ("forward", "inverse")
-                     if getattr(type(self), f"{d}_backward")
-                     is not getattr(ConditionalBijection, f"{d}_backward"))
-
-    def parameters(self) -> dict:
-        return {}
-
-    def forward_cached(self, z, c):
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
-
-    def inverse_cached(self, x, c):
-        raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
-
-    def forward_backward(self, cache, grad_x, grad_log_det):
-        raise NotImplementedError(
-            f"{type(self).__name__} has no gradient for its forward direction")
-
-    def inverse_backward(self, cache, grad_z, grad_log_det):
-        raise NotImplementedError(
-            f"{type(self).__name__} has no gradient for its inverse direction")
 
 
 class _AugmentedCoupling(ConditionalBijection):

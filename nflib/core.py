@@ -31,7 +31,51 @@ def prefixed(groups: dict) -> dict:
     return {f"{prefix}.{name}": v for prefix, group in groups.items() for name, v in group.items()}
 
 
-class Bijection:
+class Layer:
+    """What every layer shares, conditional (``nflib.conditional``) or not: no parameters and no
+    passes until a subclass implements them, and ``trained_directions`` read off the class.
+
+    The cached passes take the layer's input (and, for a conditional layer, its context) and
+    return ``(output, log_det, cache)``; the backward passes take ``(cache, grad_output,
+    grad_log_det)``. A subclass implements those it supports; calling another one raises
+    ``NotImplementedError`` naming the class.
+    """
+
+    @property
+    def trained_directions(self) -> tuple:
+        """The directions with a hand-written gradient: ``"forward"`` if the class implements
+        ``forward_backward``, ``"inverse"`` if it implements ``inverse_backward``."""
+        return tuple(direction for direction in ("forward", "inverse")
+                     if getattr(type(self), f"{direction}_backward")
+                     is not getattr(Layer, f"{direction}_backward"))
+
+    def parameters(self) -> dict:
+        """Name -> live parameter array (the optimiser updates these arrays in place)."""
+        return {}
+
+    def forward_cached(self, *inputs):
+        """The forward pass on validated input: ``(x, log|det df/dz|, cache)``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def inverse_cached(self, *inputs):
+        """The inverse pass on validated input: ``(z, log|det df^{-1}/dx|, cache)``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
+
+    def forward_backward(self, cache, grad_x, grad_log_det):
+        """Given dL/dx ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dz, {name: dL/dparam})
+        (a conditional layer also returns dL/dc). A cache serves one backward pass (a
+        composition releases its parts' caches as it goes)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no gradient for its forward direction")
+
+    def inverse_backward(self, cache, grad_z, grad_log_det):
+        """Given dL/dz ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dx, {name: dL/dparam})
+        (a conditional layer also returns dL/dc)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no gradient for its inverse direction")
+
+
+class Bijection(Layer):
     """An invertible map ``f`` with a tractable log-determinant: the library's extension point.
 
     A new layer subclasses ``Bijection`` and implements the **unchecked** paths, which trust
@@ -65,14 +109,6 @@ class Bijection:
                     f"{cls.__name__} defines {name}(), which Compose and Flow bypass: implement "
                     f"{name}_cached() instead ({name}() validates its input and calls it)")
 
-    @property
-    def trained_directions(self) -> tuple:
-        """The directions with a hand-written gradient: ``"forward"`` if the class implements
-        ``forward_backward``, ``"inverse"`` if it implements ``inverse_backward``."""
-        return tuple(direction for direction in ("forward", "inverse")
-                     if getattr(type(self), f"{direction}_backward")
-                     is not getattr(Bijection, f"{direction}_backward"))
-
     #: dimension of a sample, or None if any width is accepted
     dim: int | None = None
 
@@ -95,19 +131,7 @@ class Bijection:
         """Validate an input of ``inverse``: a real, finite ``(n, dim)`` float64 batch."""
         return as_batch(x, self.dim, "x")
 
-    def parameters(self) -> dict:
-        """Name -> live parameter array (the optimiser updates these arrays in place)."""
-        return {}
-
     # ---- hand-written gradients ----------------------------------------------------
-    def forward_cached(self, z):
-        """``forward`` plus a cache for ``forward_backward``; ``z`` is already validated."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
-
-    def inverse_cached(self, x):
-        """``inverse`` plus a cache for ``inverse_backward``; ``x`` is already validated."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
-
     def forward_value(self, z):
         """``(x, log_det)`` of the unchecked forward pass when no gradient follows: no cache is
         returned (a composition releases each layer's work arrays before the next layer runs)."""
@@ -118,17 +142,6 @@ class Bijection:
         """``(z, log_det)`` of the unchecked inverse pass when no gradient follows."""
         z, log_det, _ = self.inverse_cached(x)
         return z, log_det
-
-    def forward_backward(self, cache, grad_x, grad_log_det):
-        """Given dL/dx ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dz, {name: dL/dparam}).
-        A cache serves one backward pass (a composition releases its parts' caches as it goes)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no gradient for its forward direction")
-
-    def inverse_backward(self, cache, grad_z, grad_log_det):
-        """Given dL/dz ``(n, d)`` and dL/dlog_det ``(n,)``, return (dL/dx, {name: dL/dparam})."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no gradient for its inverse direction")
 
     def __repr__(self):
         return f"{type(self).__name__}()"
