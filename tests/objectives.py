@@ -4,7 +4,8 @@ checks that it covers every objective and that every target exists.
 
 A target is ``"label:<name>"`` (a MyST target ``(<name>)=`` or a ``:label: <name>`` on the
 chapter page), ``"practice:<n>"`` (practice problem number n on the page), ``"exercise:<name>"``
-(a ``:label:`` in the chapter's exercise notebook) or ``"quiz:<id>"`` (a question of its quiz).
+(a ``:label:`` in the chapter's exercise notebook; for a follow-up page ``NNx_name``, in its
+chapter's, ``exercises/NN_name.md``) or ``"quiz:<id>"`` (a question of its quiz).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 
+from book.toc import parent_chapter
 from notebooks import ROOT
 
 KINDS = ("label", "practice", "exercise", "quiz")
@@ -34,7 +36,8 @@ def check_mapping(chapter: str, mapping: dict[int, list[str]]) -> None:
     assert sorted(mapping) == list(range(1, len(found) + 1)), (
         f"{page.name} has {len(found)} objectives; the mapping covers {sorted(mapping)}")
     practice = text.split("## Practice problems", 1)[1].split("\n## ", 1)[0]
-    exercise_text = (ROOT / "exercises" / page.name).read_text(encoding="utf-8")
+    exercise_page = ROOT / "exercises" / parent_chapter(page).name
+    exercise_text = exercise_page.read_text(encoding="utf-8")
     quiz = json.loads((ROOT / "nflib" / "course" / "quizzes" / f"{stem}.json").read_text())
     questions = quiz["questions"] if isinstance(quiz, dict) else quiz
     quiz_ids = {q.get("id") for q in questions}
@@ -52,6 +55,6 @@ def check_mapping(chapter: str, mapping: dict[int, list[str]]) -> None:
                     f"{page.name}: no practice problem {name} for objective {number}")
             elif kind == "exercise":
                 assert f":label: {name}\n" in exercise_text, (
-                    f"exercises/{page.name}: no exercise {name} for objective {number}")
+                    f"exercises/{exercise_page.name}: no exercise {name} for objective {number}")
             else:
                 assert name in quiz_ids, f"{stem}.json: no question {name} for objective {number}"

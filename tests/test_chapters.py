@@ -6,6 +6,17 @@ sections in order, shows its own quiz, cross-references its exercises, gives eve
 alternative on the built page, and has a test module of its own that recomputes its numbers.
 How long each chapter takes to execute is printed by ``benchmarks/build_time.py`` and checked
 against its budget there (a timing assertion here would fail on a busy machine).
+
+A follow-up page ``chapters/NNx_name.md`` (x a lower-case letter, e.g. ``05b_...``) continues
+chapter NN when the chapter would outgrow its budget. It is listed in ``_toc.yml`` as a section of
+chapter NN (so Sphinx numbers it NN.k and its figures "Fig. NN.n" after the chapter's own, and no
+other chapter is renumbered) and is held to the same rules as a chapter, with its own names:
+glue prefix ``chNx_`` (``ch5b_``), quiz ``nflib/course/quizzes/NNx_name.json`` with ids
+``NNx-...``, test module ``tests/test_chapterNNx.py`` with ``CHAPTER = "chapters/NNx_name.md"``.
+It has no exercise page of its own: its exercises are tasks in the chapter's page
+``exercises/NN_name.md`` (labels ``ex-NN-...``, numbered "Exercise N.k" with the chapter's), and
+it cross-references at least one of them. ``book.toc`` names the parts (``chapter_id``,
+``chapter_number``, ``parent_chapter``).
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import re
 import pytest
 
 import book
+from book.toc import chapter_id, chapter_number, is_follow_up, parent_chapter
 from nflib.course.quiz import QUIZ_DIR
 from notebooks import ROOT
 
@@ -34,14 +46,50 @@ def _text(chapter) -> str:
     return chapter.read_text(encoding="utf-8")
 
 
-def _number(chapter) -> int:
-    return int(chapter.name[:2])
+def _prefix(chapter) -> str:
+    """The glue prefix: ``ch5_`` for ``05_glow``, ``ch5b_`` for the follow-up page ``05b_...``."""
+    return f"ch{chapter_number(chapter)}{chapter_id(chapter)[2:]}_"
 
 
 def test_the_book_has_its_chapters():
-    assert len(CHAPTERS) >= 3, [p.name for p in CHAPTERS]
-    numbers = [_number(p) for p in CHAPTERS]
-    assert numbers == sorted(numbers), f"chapters out of order in _toc.yml: {numbers}"
+    chapters = [p for p in CHAPTERS if not is_follow_up(p)]
+    assert len(chapters) >= 3, [p.name for p in CHAPTERS]
+    ids = [chapter_id(p) for p in CHAPTERS]
+    assert ids == sorted(ids), f"chapters out of order in _toc.yml: {ids}"
+    assert len(set(ids)) == len(ids), f"two pages share a chapter number: {ids}"
+    numbers = [chapter_number(p) for p in chapters]
+    assert len(set(numbers)) == len(numbers), f"two chapters share a number: {numbers}"
+
+
+FOLLOW_UPS = [p for p in CHAPTERS if is_follow_up(p)]
+
+
+def _toc_sections(items, found=None) -> dict:
+    """``{file: [files of its sections]}`` for every entry of ``_toc.yml``."""
+    found = {} if found is None else found
+    for item in items or []:
+        if "file" in item:
+            found[item["file"]] = [s.get("file") for s in item.get("sections") or []]
+        for key in ("sections", "chapters"):
+            _toc_sections(item.get(key), found)
+    return found
+
+
+@pytest.mark.parametrize("page", FOLLOW_UPS, ids=[p.stem for p in FOLLOW_UPS])
+def test_a_follow_up_page_is_a_section_of_its_chapter(page):
+    """Listed under its chapter's ``sections`` in ``_toc.yml`` (numbered NN.k after the chapter's
+    own sections; no other chapter renumbered), right after the chapter in reading order."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    sections = _toc_sections([c for part in toc.get("parts", []) for c in part["chapters"]])
+    parent = parent_chapter(page)
+    name = lambda p: p.relative_to(ROOT).with_suffix("").as_posix()   # noqa: E731
+    assert name(page) in sections.get(name(parent), []), (
+        f"_toc.yml must list {name(page)} under the sections of {name(parent)}")
+    assert CHAPTERS.index(page) > CHAPTERS.index(parent)
+    assert not (ROOT / "exercises" / page.name).exists(), (
+        f"{page.name}: a follow-up page's exercises belong in exercises/{parent.name}")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
@@ -73,8 +121,9 @@ def test_shows_its_own_quiz(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_cross_references_its_exercises(chapter):
-    exercise = ROOT / "exercises" / chapter.name
-    assert exercise.is_file(), f"{chapter.name} has no exercise notebook exercises/{chapter.name}"
+    """A chapter references its own exercise page; a follow-up page its chapter's."""
+    exercise = ROOT / "exercises" / parent_chapter(chapter).name
+    assert exercise.is_file(), f"{chapter.name} has no exercise notebook {exercise.name}"
     labels = set(re.findall(r"^```\{exercise-start\}.*?\n:label: (\S+)", exercise.read_text(),
                             re.MULTILINE | re.DOTALL))
     referenced = set(re.findall(r"\{ref\}`(?:[^`<]*<)?(ex-[\w-]+)>?`", _text(chapter)))
@@ -98,7 +147,7 @@ def test_live_widget_cells_run_only_in_jupyter(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_has_a_test_module_that_recomputes_its_numbers(chapter):
-    module = ROOT / "tests" / f"test_chapter{chapter.name[:2]}.py"
+    module = ROOT / "tests" / f"test_chapter{chapter_id(chapter)}.py"
     assert module.is_file(), f"no tests/{module.name} for {chapter.name}"
     assert f'CHAPTER = "chapters/{chapter.name}"' in module.read_text(encoding="utf-8")
 
@@ -133,7 +182,7 @@ def test_every_glued_reference_is_glued_under_the_chapter_prefix(chapter, execut
     assert used, f"{chapter.name} glues no computed value into its text"
     assert not used - glued, (f"{chapter.name} refers to values it never glued: "
                               f"{sorted(used - glued)}")
-    prefix = f"ch{_number(chapter)}_"
+    prefix = _prefix(chapter)
     assert all(name.startswith(prefix) for name in glued), (
         f"glue names in {chapter.name} must start with {prefix}: "
         f"{sorted(n for n in glued if not n.startswith(prefix))}")

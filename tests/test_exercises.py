@@ -1,5 +1,9 @@
 """Exercises: the instructor notebooks pass every check, the learner notebooks are exactly the
-generated stubs and report "not implemented", and every check rejects typical wrong answers."""
+generated stubs and report "not implemented", and every check rejects typical wrong answers.
+
+One exercise page per chapter; a follow-up page of chapter NN (``chapters/NNx_name.md``) has none
+of its own: its tasks are in ``exercises/NN_name.md``, and each task there is referenced from the
+chapter or from one of its follow-up pages."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from nflib.course.exercises import ch01, ch02, ch06
 from nflib.course import newton as nt
 from nflib.checks import numerical_jacobian
 import book
+from book.toc import parent_chapter
 from exercise_checks import check_table_tests
 from notebooks import ROOT, execute_notebook
 
@@ -61,10 +66,12 @@ def test_exercises_are_labelled_solved_and_checked(path):
 
 @pytest.mark.parametrize("path", INSTRUCTOR, ids=_names(INSTRUCTOR))
 def test_chapter_cross_references_its_exercises(path):
-    chapter = (ROOT / "chapters" / path.name).read_text(encoding="utf-8")
+    pages = [p for p in book.chapters(ROOT) if parent_chapter(p).name == path.name]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in pages)
     missing = [label for label in LABEL.findall(path.read_text(encoding="utf-8"))
-               if not re.search(r"\{(?:ref|numref)\}`(?:[^`<]*<)?" + label + r">?`", chapter)]
-    assert not missing, f"chapters/{path.name} does not reference the exercises {missing}"
+               if not re.search(r"\{(?:ref|numref)\}`(?:[^`<]*<)?" + label + r">?`", text)]
+    assert not missing, (f"{', '.join(p.name for p in pages)} do not reference the exercises "
+                         f"{missing}")
 
 
 # ---- learner versions --------------------------------------------------------------------------

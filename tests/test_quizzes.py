@@ -1,7 +1,8 @@
 """Every quiz is valid data, every choice explains itself, and every number in it is recomputed.
 
 Quiz files are ``nflib/course/quizzes/<chapter-stem>.json`` (format: ``nflib/course/quiz.py``); the
-recomputations live in ``tests/quiz_answers/chNN.py``.
+recomputations live in ``tests/quiz_answers/chNN.py`` (``chNNx.py`` for a follow-up page
+``NNx_name``, whose question ids start with ``NNx-``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from book.toc import CHAPTER_NAME, chapter_id
 from nflib.course import quiz
 from notebooks import ROOT
 from quiz_answers import ANSWERS
@@ -23,7 +25,8 @@ from quiz_answers import ANSWERS
 QUIZ_DIR = quiz.QUIZ_DIR
 SCHEMA = json.loads((QUIZ_DIR / "schema.json").read_text())
 QUIZ_FILES = sorted(p for p in QUIZ_DIR.glob("*.json") if p.name != "schema.json")
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
+#: the chapters and their follow-up pages (``05b_...``), each with a quiz of its own
+CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if CHAPTER_NAME.match(p.name))
 
 
 def _questions(path):
@@ -61,7 +64,7 @@ def test_every_chapter_shows_its_own_quiz(chapter):
 @pytest.mark.parametrize("path", QUIZ_FILES, ids=_ids(QUIZ_FILES))
 def test_quiz_belongs_to_a_chapter_and_ids_carry_its_number(path):
     assert (ROOT / "chapters" / f"{path.stem}.md").exists(), f"{path.name} has no chapter"
-    number = path.stem[:2]
+    number = chapter_id(path)                       # "05", or "05b" for a follow-up page
     wrong = [q["id"] for q in _questions(path) if not q["id"].startswith(number + "-")]
     assert not wrong, f"ids in {path.name} must start with '{number}-': {wrong}"
 

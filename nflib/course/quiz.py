@@ -32,7 +32,8 @@ Rules. Each is written once: the structure in ``schema.json`` (the kinds, requir
 keys, non-empty text, at least two answers, at least one correct), the rest in
 :func:`validate_quiz`; both name the question id in every error.
 
-* ``id``: ``NN-words-with-dashes``, starting with the chapter number, unique across all quizzes.
+* ``id``: ``NN-words-with-dashes``, starting with the chapter number (``NNx-...`` for a follow-up
+  page ``NNx_name`` such as ``05b_...``), unique across all quizzes.
 * Every choice has ``answer``, ``correct`` and a non-empty ``feedback`` saying *why* it is right
   or wrong. ``multiple_choice`` has exactly one correct choice, ``many_choice`` at least two.
 * Numeric answers are tried in order; the first ``value`` (exact, after rounding both sides to

@@ -4,6 +4,13 @@
 ``toc_pages`` list the pages in reading order; ``book_notebooks`` and ``chapters`` pick the
 notebooks among them (``is_notebook``: a ``.ipynb``, or a ``.md`` whose front matter declares
 jupytext and a kernelspec).
+
+A chapter is ``chapters/NN_name.md``. A chapter that outgrows its time budget continues on a
+follow-up page ``chapters/NNx_name.md`` (x a lower-case letter: ``05b_...``), listed in
+``_toc.yml`` as a section of chapter NN, with its own budget, quiz and test module; ``chapters``
+lists both kinds. ``chapter_id`` is what a page's names are built from ("05", "05b"),
+``chapter_number`` the number of the chapter it belongs to (5 for both) and ``parent_chapter``
+the chapter a follow-up page continues.
 """
 
 from __future__ import annotations
@@ -77,7 +84,44 @@ def book_notebooks(root=None) -> list[Path]:
     return [p for p in toc_pages(root) if is_notebook(p)]
 
 
+#: a chapter page ``NN_name`` or a follow-up page ``NNx_name`` (x a lower-case letter)
+CHAPTER_NAME = re.compile(r"(\d\d)([a-z]?)_")
+
+
 def chapters(root=None) -> list[Path]:
-    """The chapter notebooks (``chapters/NN_*.md``) in ``_toc.yml`` order."""
+    """The chapter notebooks (``chapters/NN_*.md``) and their follow-up pages
+    (``chapters/NNx_*.md``) in ``_toc.yml`` order."""
     return [p for p in book_notebooks(root)
-            if p.parent.name == "chapters" and re.match(r"\d\d_", p.name)]
+            if p.parent.name == "chapters" and CHAPTER_NAME.match(p.name)]
+
+
+def chapter_id(path) -> str:
+    """``"05"`` for ``chapters/05_glow.md``, ``"05b"`` for the follow-up page ``05b_...``: the
+    part of the name that glue prefixes (``ch5b_``), quiz ids (``05b-``) and the test module
+    (``tests/test_chapter05b.py``) are built from."""
+    match = CHAPTER_NAME.match(Path(path).name)
+    if not match:
+        raise ValueError(f"{Path(path).name} is not named like a chapter (NN_ or NNx_)")
+    return match.group(1) + match.group(2)
+
+
+def chapter_number(path) -> int:
+    """The number of the chapter a page belongs to: 5 for ``05_glow`` and for ``05b_...``."""
+    return int(chapter_id(path)[:2])
+
+
+def is_follow_up(path) -> bool:
+    """Whether ``path`` is a follow-up page (``NNx_name``) rather than a chapter (``NN_name``)."""
+    return len(chapter_id(path)) > 2
+
+
+def parent_chapter(path) -> Path:
+    """The chapter page ``chapters/NN_*.md`` beside ``path`` that a follow-up page continues
+    (for a chapter, the chapter itself)."""
+    path = Path(path)
+    number = chapter_id(path)[:2]
+    found = sorted(path.parent.glob(f"{number}_*{path.suffix}"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{path.name}: expected one chapter {number}_*{path.suffix} "
+                                f"beside it; found {[p.name for p in found]}")
+    return found[0]
