@@ -33,5 +33,6 @@ from .conditional import ConditionalCompose
 from .conditional import ConditionalFlow
 from .conditional import conditional_nll_and_grad
 from .conditional import fit_conditional
+from .dequantization import VariationalDequantizer, dequantized_nll_and_grad, fit_dequantized
 
 __version__ = "0.2.0"
