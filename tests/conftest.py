@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -124,6 +126,14 @@ def _wait_for_shared_build(folder: Path, timeout: float = 3600.0) -> book.BuiltB
                           returncode=data["returncode"], seconds=data["seconds"])
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, the controller names the run itself (``--testrunuid``), so that once
+    every worker is done it knows which shared build folder to remove."""
+    under_xdist = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    if under_xdist and getattr(config.option, "testrunuid", None) is None:
+        config.option.testrunuid = uuid.uuid4().hex
+
+
 def pytest_collection_finish(session):
     """Start the build as soon as it is known that some selected test needs it: in this process,
     or, under pytest-xdist, in the first worker to get here (the others wait for its outcome)."""
@@ -133,7 +143,8 @@ def pytest_collection_finish(session):
         return
     run = _xdist_run(session.config)
     if run is None:
-        task = partial(book.build, ROOT, Path(tempfile.mkdtemp(prefix="nflib-book-")), jobs=2)
+        _BUILD["folder"] = Path(tempfile.mkdtemp(prefix="nflib-book-"))
+        task = partial(book.build, ROOT, _BUILD["folder"], jobs=2)
     else:
         output = _shared_build_folder(run)
         try:
@@ -148,9 +159,24 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """Wait for a build still running; then remove the build folder of a run that passed (the
+    controller does it under xdist, once every worker is done). A failed run keeps it to look at."""
     executor = _BUILD.pop("executor", None)
     if executor is not None:
         executor.shutdown(wait=True)
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    run = getattr(config.option, "testrunuid", None)
+    folder = _shared_build_folder(run) if run else _BUILD.get("folder")
+    if folder is None or not folder.exists():
+        return
+    if exitstatus == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"the built book is kept in {folder}")
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +191,8 @@ def built_book() -> book.BuiltBook:
     if "shared" in _BUILD:
         return _wait_for_shared_build(_BUILD["shared"])
     if "future" not in _BUILD:  # e.g. a test that asks for it indirectly
-        return book.build(ROOT, Path(tempfile.mkdtemp(prefix="nflib-book-")), jobs=2)
+        _BUILD["folder"] = Path(tempfile.mkdtemp(prefix="nflib-book-"))
+        return book.build(ROOT, _BUILD["folder"], jobs=2)
     return _BUILD["future"].result()
 
 
