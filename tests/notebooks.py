@@ -4,7 +4,7 @@ repository root and the per-session cache.
 
     from notebooks import execute_notebook
     nb = execute_notebook("exercises/learner/01_change_of_variables.md")   # on a fresh kernel
-    nb.glued["name"]       # a value the notebook glued with myst_nb.glue(...)
+    nb.glued["name"]       # a value the notebook glued (nflib.course.glue), with its type
 
 Chapters are not executed here: their tests read them as the strict book build executed them
 (the ``nb`` and ``glued`` fixtures of ``conftest.py``).

@@ -59,11 +59,13 @@ def test_failing_cell_is_reported_with_cell_and_error(tmp_path):
 def test_glued_values_are_read_back(tmp_path):
     page = tmp_path / "glue.md"
     page.write_text(_notebook_text(
-        "```{code-cell} ipython3\nimport numpy as np\nfrom myst_nb import glue\n"
+        "```{code-cell} ipython3\nimport numpy as np\nfrom nflib.course.glue import glue\n"
         "glue('half', np.float64(0.5), display=False)\nglue('n', 3, display=False)\n"
-        "glue('pair', [1.5, 2.0], display=False)\n```\n"))
+        "glue('pair', (1.5, 2.0), display=False)\nglue('runs', {'K2': [0.25]}, display=True)\n"
+        "```\n"))
     glued = execute_notebook(page, timeout=60).glued
-    assert glued == {"half": 0.5, "n": 3, "pair": [1.5, 2.0]}
+    assert glued == {"half": 0.5, "n": 3, "pair": [1.5, 2.0], "runs": {"K2": [0.25]}}
+    assert type(glued["n"]) is int and type(glued["half"]) is float
 
 
 def test_toc_walk_finds_every_page_in_order():

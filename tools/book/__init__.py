@@ -18,13 +18,13 @@ Command line (used by ``build`` so that the build's output is captured)::
 
 from .build import (BOOK_PDF, EXECUTED_FOLDER, PDF_FOLDER, BuiltBook, build, executed_dir,
                     execution_seconds, glue_data)
-from .executed import (ExecutedNotebook, NotebookError, execute, executed, glued_values,
-                       parse_glued_text, unwrap_numpy_scalar)
+from .executed import (ExecutedNotebook, GlueError, NotebookError, RichGlue, execute, executed,
+                       glued_value, glued_values, unwrap_numpy_scalar)
 from .serve import serve
 from .toc import book_notebooks, chapters, find_root, is_notebook, toc_entries, toc_pages
 
 __all__ = ["find_root", "toc_entries", "toc_pages", "PDF_FOLDER", "BOOK_PDF", "chapters",
            "book_notebooks", "is_notebook", "BuiltBook", "EXECUTED_FOLDER", "executed_dir",
-           "glue_data", "unwrap_numpy_scalar", "glued_values",
-           "build", "ExecutedNotebook", "executed", "execute", "parse_glued_text",
+           "glue_data", "unwrap_numpy_scalar", "glued_value", "glued_values", "GlueError",
+           "RichGlue", "build", "ExecutedNotebook", "executed", "execute",
            "execution_seconds", "serve", "NotebookError"]

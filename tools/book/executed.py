@@ -2,12 +2,13 @@
 
 ``executed(built, page)`` reads a notebook as the strict build executed it (so tests do not run
 it a second time); ``execute(path)`` runs one on a fresh kernel outside a build. Both return an
-``ExecutedNotebook`` whose ``glued`` maps each ``myst_nb.glue`` name to its value.
+``ExecutedNotebook`` whose ``glued`` maps each glue name to its value, read with its type from
+the JSON that ``nflib.course.glue.glue`` stores beside the text (``glued_value``).
 """
 
 from __future__ import annotations
 
-import ast
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -58,38 +59,55 @@ _NUMPY_SCALAR = re.compile(r"^np\.(?:float|int|uint|bool_?|complex)\w*\((.*)\)$"
 
 
 def unwrap_numpy_scalar(text: str) -> str:
-    """``"np.float64(0.58)"`` -> ``"0.58"``: a numpy scalar's repr as the number it shows."""
+    """``"np.float64(0.58)"`` -> ``"0.58"``: a numpy scalar's repr as the number it shows (for
+    formatting a glued text/plain as the page shows it; values are read from their JSON)."""
     text = text.strip()
     match = _NUMPY_SCALAR.match(text)
     return match.group(1) if match else text
 
 
-def parse_glued_text(text: str):
-    """The text/plain form of a glued value back as a Python value.
-
-    Numbers (numpy scalars shown as ``np.float64(0.58)`` included), strings, lists, tuples and
-    dicts of those come back as Python objects; anything else is returned as the text.
-    """
-    text = unwrap_numpy_scalar(text)
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+class GlueError(AssertionError):
+    """A glued value the tests cannot read with its type; the message names the glue and page."""
 
 
-def glued_values(notebook) -> dict:
-    """name -> value of every ``myst_nb.glue`` in an executed notebook."""
+@dataclass(frozen=True)
+class RichGlue:
+    """A glued rich object (a figure, an HTML table): pasted into the page, not read as a value."""
+
+    mime_types: tuple
+
+
+def glued_value(name: str, output, page="the notebook"):
+    """The value one glued output holds, with its type: the JSON ``nflib.course.glue.glue``
+    stores beside the text (``application/json`` of a shown output is read too); a
+    ``RichGlue`` for a figure or other rich object; a ``GlueError`` for a value glued as text
+    only (with ``myst_nb.glue`` itself), never its text parsed back."""
+    from nflib.course.glue import JSON_MIME  # here: importing book loads no nflib
+
+    prefix = output.get("metadata", {}).get("scrapbook", {}).get("mime_prefix", "")
+    # the notebook keeps myst-nb's prefix on each mime type; <page>.glue.json has it removed
+    data = {key[len(prefix):] if prefix and key.startswith(prefix) else key: value
+            for key, value in output.get("data", {}).items()}
+    # a prefixed application/json can only hold text in a valid notebook: read it unprefixed
+    for mime in (JSON_MIME,) + (("application/json",) if not prefix else ()):
+        if mime in data:   # as plain lists and dicts (nbformat reads dicts as NotebookNodes)
+            return json.loads(json.dumps(data[mime]))
+    rich = tuple(sorted(set(data) - {"text/plain"}))
+    if rich:
+        return RichGlue(rich)
+    raise GlueError(f"{page}: glue {name!r} holds only the text {data.get('text/plain')!r}, no "
+                    "typed value: glue it with nflib.course.glue.glue "
+                    "(`from nflib.course.glue import glue`), which stores plain values as JSON")
+
+
+def glued_values(notebook, page="the notebook") -> dict:
+    """name -> value of every glue in an executed notebook (see ``glued_value``)."""
     values = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             scrap = output.get("metadata", {}).get("scrapbook")
-            if not scrap:
-                continue
-            data = output.get("data", {})
-            # glue(..., display=False) stores the value under a prefixed mime type
-            text = data.get(scrap.get("mime_prefix", "") + "text/plain", data.get("text/plain"))
-            if text is not None:
-                values[scrap["name"]] = parse_glued_text(text)
+            if scrap:
+                values[scrap["name"]] = glued_value(scrap["name"], output, page)
     return values
 
 
@@ -107,11 +125,9 @@ def executed(built: BuiltBook, page, root=None) -> ExecutedNotebook:
     notebook = nbformat.read(str(path), as_version=4)
     seconds = execution_seconds(built.html).get(str(relative.with_suffix("")), 0.0)
     # myst-nb moves the glued outputs out of the notebook it writes, into <page>.glue.json
-    glued = glued_values(notebook)
+    glued = glued_values(notebook, page)
     for name, output in glue_data(built.html, str(relative.with_suffix(""))).items():
-        text = output.get("data", {}).get("text/plain")
-        if text is not None:
-            glued[name] = parse_glued_text(text)
+        glued[name] = glued_value(name, output, page)
     return ExecutedNotebook(path=root / page, notebook=notebook, glued=glued, seconds=seconds)
 
 
@@ -139,7 +155,7 @@ def execute(path, timeout: int = 300) -> ExecutedNotebook:
             client.execute()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
             raise NotebookError(_error_message(path, notebook, exc)) from None
-    return ExecutedNotebook(path=path, notebook=notebook, glued=glued_values(notebook),
+    return ExecutedNotebook(path=path, notebook=notebook, glued=glued_values(notebook, path.name),
                             seconds=time.perf_counter() - start)
 
 

@@ -8,7 +8,7 @@ downloads and Binder keep every line):
 
 * a statement that is a call of ``glue(...)`` (however many lines it spans), at any depth;
 * a compound statement (``for``, ``if``, ``with``) whose body is nothing but such calls;
-* ``from myst_nb import glue``;
+* the import of ``glue`` (``from nflib.course.glue import glue``, or myst-nb's);
 * comment lines directly above a removed statement, and blank lines left at the end.
 
 A cell left with no code shows no input at all (its outputs stay). A cell that is not valid
@@ -21,7 +21,9 @@ import ast
 
 from docutils import nodes
 
-GLUE_IMPORT = "from myst_nb import glue"
+#: the modules a chapter imports ``glue`` from: the course's (which stores the value's type too)
+#: and myst-nb's own
+GLUE_MODULES = ("nflib.course.glue", "myst_nb")
 
 
 def _is_glue_call(stmt: ast.stmt) -> bool:
@@ -37,7 +39,7 @@ def _only_glue(stmt: ast.stmt) -> bool:
     if _is_glue_call(stmt):
         return True
     if isinstance(stmt, ast.ImportFrom):
-        return stmt.module == "myst_nb" and [a.name for a in stmt.names] == ["glue"]
+        return stmt.module in GLUE_MODULES and [a.name for a in stmt.names] == ["glue"]
     if isinstance(stmt, (ast.For, ast.If, ast.With, ast.While)):
         bodies = [stmt.body, getattr(stmt, "orelse", [])]
         return all(_only_glue(s) for body in bodies for s in body)
