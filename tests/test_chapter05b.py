@@ -22,9 +22,9 @@ D, LEVELS = 64, 17
 #: objective -> where it is exercised (tests/objectives.py)
 OBJECTIVES = {
     1: ["label:ch5b-gap", "practice:1", "quiz:05b-gap", "quiz:05b-flat"],
-    2: ["label:ch5b-q", "practice:3", "quiz:05b-sigmoid-jacobian"],
+    2: ["label:ch5b-q", "practice:3", "quiz:05b-sigmoid-jacobian", "exercise:ex-05-vardeq"],
     3: ["label:ch5b-q", "quiz:05b-drop-logq"],
-    4: ["label:ch5b-digits", "practice:4", "quiz:05b-fair", "exercise:ex-05-bpd"],
+    4: ["label:ch5b-digits", "practice:4", "quiz:05b-fair", "exercise:ex-05-vardeq"],
 }
 
 

@@ -46,12 +46,26 @@ def _actnorm(x):
     return np.log(x.std(axis=(0, 2, 3))), x.mean(axis=(0, 2, 3))
 
 
+def _iw(log_p, log_q, d, levels):
+    """Written with scipy's logsumexp, independently of the check's own formula."""
+    from scipy.special import logsumexp
+
+    return logsumexp(log_p - d * np.log(levels) - log_q, axis=1) - np.log(log_p.shape[1])
+
+
 RIGHT = {
     "squeeze": (ch05.check_squeeze, _squeeze),
     "conv1x1_log_det": (ch05.check_conv1x1_log_det, _conv_log_det),
     "bits_per_dim": (ch05.check_bits_per_dim, _bpd),
     "actnorm_init": (ch05.check_actnorm_init, _actnorm),
+    "iw_log_prob": (ch05.check_iw_log_prob, _iw),
 }
+
+
+def _iw_naive(log_p, log_q, d, levels):
+    """Right formula, but exp without taking out the largest log-weight."""
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.log(np.mean(np.exp(log_p - d * np.log(levels) - log_q), axis=1))
 
 
 def _plain_reshape(x, reverse=False):
@@ -120,6 +134,33 @@ WRONG = {
     "actnorm whole tensor": (
         "actnorm_init", lambda x: (np.log(x.std()), x.mean()), "one value per channel",
         "one value per channel"),
+    "iw as the mean of the log-weights": (
+        "iw_log_prob", lambda lp, lq, d, lv: np.mean(lp - d * np.log(lv) - lq, axis=1), "slips",
+        "mean of the log-weights"),
+    "iw without 1/K": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, lq, d, lv) + np.log(lp.shape[1]), "slips",
+        "subtract log K"),
+    "iw with log q added": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, -lq, d, lv), "slips",
+        "log q has the wrong sign"),
+    "iw without the rescaling": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, lq, 0, lv), "slips",
+        "rescaling constant is missing"),
+    "iw with the rescaling added": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, lq, -d, lv), "slips",
+        "do not add it"),
+    "iw with the rescaling twice": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, lq, 2 * d, lv), "slips",
+        "subtracted twice"),
+    "iw by naive exponentials": ("iw_log_prob", _iw_naive, "stable", "log-sum-exp"),
+    "iw averaged over the images": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp.T, lq.T, d, lv), "one value per image",
+        "shape"),
+    "iw with a wrong constant": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, lq, d, lv) + 0.1, "K = 1", "bound itself"),
+    "iw with an untypical slip": (
+        "iw_log_prob", lambda lp, lq, d, lv: _iw(lp, lq, d, lv) * (1 + 1e-3 * (lp.shape[1] > 5)),
+        "computes the importance-weighted estimate", "expected log (1/K)"),
 }
 
 

@@ -9,6 +9,10 @@
 * ``actnorm_init(x)``: the data-dependent initialisation of ActNorm in the data direction,
   bias = per-channel mean, log_scale = log of the per-channel standard deviation (over the
   batch and the pixels; ddof=0 as nflib, or ddof=1).
+* ``iw_log_prob(log_p_x, log_q, d, levels)`` (the follow-up page on variational
+  dequantisation): from K draws u_i ~ q(.|k) per image, arrays (n, K) of log p_X((k + u_i)/L)
+  and log q(u_i|k), the importance-weighted estimate of log P(k) per image, shape (n,):
+  log (1/K) sum_i exp(log p_X - d ln L - log q), by log-sum-exp; with K = 1 it is the bound.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from nflib.image import ActNorm, Squeeze
 from ._feedback import close, expect_shape, fail, run_checks
 
 __all__ = ["check_squeeze", "check_conv1x1_log_det", "check_bits_per_dim",
-           "check_actnorm_init"]
+           "check_actnorm_init", "check_iw_log_prob"]
 
 
 # ---- squeeze ---------------------------------------------------------------------------------
@@ -245,3 +249,93 @@ def check_actnorm_init(actnorm_init):
         ("returns (log_scale, bias), one value per channel", pair),
         ("gives zero mean and unit variance per channel", normalises),
         ("agrees with nflib.ActNorm (ddof=0 or ddof=1)", matches)], notes=notes)
+
+
+# ---- variational dequantisation: the importance-weighted estimate ----------------------------
+
+def _iw_cases():
+    """(log_p_x, log_q, d, levels) arrays of shape (n, K): moderate values, then large ones."""
+    rng = np.random.default_rng(5)
+    moderate = (rng.normal(40.0, 3.0, (4, 6)), rng.normal(2.0, 1.5, (4, 6)), 8, 5)
+    large = (rng.normal(900.0, 20.0, (3, 5)), rng.normal(30.0, 5.0, (3, 5)), 64, 17)
+    return moderate, large
+
+
+def _iw_want(log_p_x, log_q, d, levels):
+    w = log_p_x - d * np.log(levels) - log_q
+    top = w.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.mean(np.exp(w - top), axis=1))
+
+
+def _lse(w):
+    top = w.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.sum(np.exp(w - top), axis=1))
+
+
+def check_iw_log_prob(iw_log_prob):
+    """Shape, then the typical slips named (mean of the logs, a sum instead of a mean, the sign
+    of log q, the rescaling constant), then stability at large log-densities, then K = 1 as the
+    bound, then the values."""
+    moderate, large = _iw_cases()
+
+    def value(call, case):
+        log_p, log_q, d, levels = case
+        return expect_shape(call(log_p.copy(), log_q.copy(), d, levels), (log_p.shape[0],),
+                            f"iw_log_prob for arrays of shape {log_p.shape}")
+
+    def shape(call):
+        value(call, moderate)
+
+    def slips(call):
+        log_p, log_q, d, levels = moderate
+        got, k = value(call, moderate), log_p.shape[1]
+        c = d * np.log(levels)
+        if close(got, _iw_want(*moderate)):
+            return
+        if close(got, np.mean(log_p - c - log_q, axis=1)):
+            fail("this is the mean of the log-weights, the K = 1 bound averaged over the draws; "
+                 "the estimate is the log of the mean weight, log (1/K) sum_i exp(w_i), which is "
+                 "larger (Jensen)")
+        if close(got, _lse(log_p - c - log_q)):
+            fail(f"this is the log of the sum of the K = {k} weights; the estimate averages them: "
+                 "subtract log K")
+        if close(got, _iw_want(log_p, -log_q, d, levels)):
+            fail("log q has the wrong sign: the weight is p_Y(k + u) / q(u | k), so subtract "
+                 "log q")
+        if close(got, _iw_want(log_p, log_q, 0, levels)):
+            fail("the rescaling constant is missing: p_Y(k + u) = p_X(x) / levels^d, so subtract "
+                 "d ln(levels) from log p_X")
+        if close(got, _iw_want(log_p + 2 * c, log_q, d, levels)):
+            fail("the rescaling constant has the wrong sign: subtract d ln(levels), do not add it")
+        if close(got, _iw_want(log_p, log_q, d, levels) - c):
+            fail("d ln(levels) is subtracted twice")
+
+    def stable(call):
+        got = value(call, large)
+        if not np.all(np.isfinite(got)):
+            fail("with log p_X near 900 nats exp overflows (or underflows): subtract the largest "
+                 "log-weight of each image before exponentiating, and add it back after the log "
+                 "(log-sum-exp)")
+
+    def bound(call):
+        log_p, log_q, d, levels = moderate
+        single = (log_p[:, :1], log_q[:, :1], d, levels)
+        got = value(call, single)
+        want = (log_p[:, 0] - d * np.log(levels) - log_q[:, 0])
+        if not close(got, want):
+            fail("with K = 1 the estimate must be the bound itself, log p_X - d ln(levels) - "
+                 f"log q; got {got[:2]} for {want[:2]}")
+
+    def values(call):
+        for case in (moderate, large):
+            got, want = value(call, case), _iw_want(*case)
+            if not close(got, want, atol=1e-8, rtol=1e-10):
+                fail(f"got {got[:2]}, expected log (1/K) sum_i exp(log p_X - d ln(levels) - "
+                     f"log q) = {want[:2]}")
+
+    return run_checks("iw_log_prob", iw_log_prob, [
+        ("returns one value per image (shape (n,))", shape),
+        ("avoids the typical slips (mean of logs, sum, sign of log q, the constant)", slips),
+        ("is stable for large log-densities (log-sum-exp)", stable),
+        ("gives the bound for K = 1", bound),
+        ("computes the importance-weighted estimate", values)])
