@@ -24,7 +24,6 @@ import gzip
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 for folder in ("tools", "tools/sphinx"):
@@ -71,19 +70,6 @@ def sent_bytes(file: Path) -> tuple[int, int]:
     return _SIZES[file]
 
 
-def loaded_files(tab) -> list[str]:
-    """Site paths of the page and everything it fetched (data: URLs are inside their page)."""
-    names = tab.page.evaluate("""() => performance.getEntriesByType('navigation')
-        .concat(performance.getEntriesByType('resource')).map(e => e.name)""")
-    paths = []
-    for name in names:
-        parsed = urlparse(name)
-        if parsed.scheme in ("http", "https") and tab.site.is_local(name):
-            path = unquote(parsed.path)
-            paths.append(path + "index.html" if path.endswith("/") else path)
-    return list(dict.fromkeys(paths))
-
-
 def weigh(html: Path, page: str, paths: list[str]) -> Weight:
     weight = Weight(path=page)
     for path in paths:
@@ -110,10 +96,10 @@ def measure(browser, site, page: str, read_through: bool = False) -> Weight:
         tab.goto(page)
         tab.wait_for_math()
         tab.page.wait_for_timeout(300)  # fonts the typeset math asked for
-        weight = weigh(Path(site.root), page, loaded_files(tab))
+        weight = weigh(Path(site.root), page, tab.loaded_files())
         if read_through:
             tab.load_all_images()
-            weight.read_gzip = weigh(Path(site.root), page, loaded_files(tab)).next_gzip
+            weight.read_gzip = weigh(Path(site.root), page, tab.loaded_files()).next_gzip
         return weight
 
 

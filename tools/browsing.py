@@ -21,7 +21,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import book
 
@@ -165,6 +165,19 @@ class Tab:
                 new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r);
                                    setTimeout(r, 5000); })));
         }""")
+
+    def loaded_files(self) -> list[str]:
+        """Site paths of the page and everything it fetched so far, in order (data: URLs are
+        inside their page)."""
+        names = self.page.evaluate("""() => performance.getEntriesByType('navigation')
+            .concat(performance.getEntriesByType('resource')).map(e => e.name)""")
+        paths = []
+        for name in names:
+            parsed = urlparse(name)
+            if parsed.scheme in ("http", "https") and self.site.is_local(name):
+                path = unquote(parsed.path)
+                paths.append(path + "index.html" if path.endswith("/") else path)
+        return list(dict.fromkeys(paths))
 
     def transfer_bytes(self) -> dict:
         """Bytes transferred for this page: the page itself plus every resource it loaded,

@@ -22,6 +22,9 @@ are printed.
 from __future__ import annotations
 
 import argparse
+import html as html_text
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -105,7 +108,8 @@ def pdf_path(html: Path, page: str) -> Path:
 
 
 def print_page(tab, page: str, target: Path) -> list[str]:
-    """Print one page to ``target``; return the problems the page met."""
+    """Print one page to ``target``; return the problems the page met. The file appears whole
+    (written beside it, then renamed), so another process may read it at any moment."""
     tab.goto(page)
     tab.wait_for_math()
     tab.load_all_images()
@@ -117,7 +121,9 @@ def print_page(tab, page: str, target: Path) -> list[str]:
     tab.page.evaluate(PREPARE_JS)
     overflowing = tab.page.evaluate(OVERFLOW_JS)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tab.page.pdf(path=str(target), **PAPER)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    tab.page.pdf(path=str(partial), **PAPER)
+    os.replace(partial, target)
     return tab.problems() + overflowing
 
 
@@ -135,9 +141,15 @@ def join(pdfs: list[tuple[str, Path]], target: Path) -> None:
         writer.write(handle)
 
 
-def page_title(tab) -> str:
-    return tab.page.evaluate(
-        "() => (document.querySelector('article h1') || {}).textContent || document.title")
+def page_title(html: Path, page: str) -> str:
+    """The title of a built page as its article's heading shows it (e.g. "5. Glow and ...")."""
+    text = (html / page).read_text(encoding="utf-8")
+    article = text[max(text.find("<article"), 0):]
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", article, re.DOTALL)
+    if heading is None:
+        return page
+    title = re.sub(r'<a class="headerlink".*?</a>|<[^>]+>', "", heading.group(1), flags=re.DOTALL)
+    return " ".join(html_text.unescape(title).split())
 
 
 def print_pages(browser, site, html: Path, pages: list[str]) -> tuple[list, list[str]]:
@@ -147,8 +159,7 @@ def print_pages(browser, site, html: Path, pages: list[str]) -> tuple[list, list
         target = pdf_path(html, page)
         with open_tab(browser, site, viewport=PRINT_VIEWPORT) as tab:
             problems += [f"{page}: {p}" for p in print_page(tab, page, target)]
-            title = page_title(tab).replace("#", "").strip()
-        written.append((title, target))
+        written.append((page_title(html, page), target))
     return written, problems
 
 

@@ -1,4 +1,8 @@
-"""Fixtures for the browser suite: the built book served on 127.0.0.1, one Chromium per session.
+"""Fixtures for the browser suite: the built book served on 127.0.0.1, one Chromium per session,
+and two visits per page whose findings the tests read: ``page_report`` at desktop width (1280 px;
+dark theme first, then light, controls worked, axe-core) and ``phone_dark_report`` on a phone
+(390 px, touch, dark theme). Each page's tests run on one worker (``tests/conftest.py``), so a
+page is visited twice in all.
 
 Chromium comes from Debian (``apt-get install -y chromium``); Playwright (from PyPI) drives it.
 Set BOOK_HTML=path/to/_build/html to test an existing build instead of building the book.
@@ -10,9 +14,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from browsing import (CHROMIUM_ARGS, DESKTOP, chromium_path, describe_violations, open_tab,
+from browsing import (CHROMIUM_ARGS, DESKTOP, PHONE, chromium_path, describe_violations, open_tab,
                       run_axe, serve)
 from interactions import exercise_animations, exercise_disclosures, exercise_quizzes
+from reader_checks import (DARK_CONTRAST_JS, OVERFLOW_JS, TRANSPARENCY_JS, layout_facts,
+                           reader_checks)
 
 INTERACTIONS = {"quizzes": exercise_quizzes, "disclosures": exercise_disclosures,
                 "animations": exercise_animations}
@@ -44,8 +50,19 @@ def browser():
 
 
 @dataclass
+class DesktopDark:
+    """The page at 1280 px in the dark theme, as it opens: the shared reader checks and what is
+    wider than its box."""
+
+    theme: str
+    overflow: list[str]
+    checks: dict
+
+
+@dataclass
 class PageReport:
-    """What one desktop visit (light theme, 1280 px) of a page found."""
+    """What one desktop visit (1280 px) of a page found: first in the dark theme (``dark``), then
+    in the light theme (everything else)."""
 
     path: str
     problems: list[str]
@@ -63,6 +80,9 @@ class PageReport:
     heaviest_files: list = field(default_factory=list)
     interactions: dict = field(default_factory=dict)   # kind -> (errors, number of controls)
     interaction_problems: list = field(default_factory=list)
+    layout: dict = field(default_factory=dict)   # reader_checks.LAYOUT_JS, and "problems"
+    dark: DesktopDark | None = None
+    first_load: list[str] = field(default_factory=list)   # site paths fetched as the page opened
 
 
 WEIGHTS: dict[str, PageReport] = {}
@@ -136,10 +156,28 @@ def _use_controls(tab, path: str) -> tuple[dict, list[str]]:
     return results, tab.problems()[before:]
 
 
+def _dark_as_it_opens(tab) -> DesktopDark:
+    """Switch the open page to the dark theme (the reader's setting; the theme follows it live),
+    run the checks, and switch back to light."""
+    tab.page.emulate_media(color_scheme="dark")
+    tab.page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'")
+    checks = reader_checks(tab.page, phone=False)
+    # an accent's glyph (a tilde, a bar) may overhang its formula's box by a pixel or two; that
+    # is no formula cut off
+    overflow = [line for line in tab.page.evaluate(OVERFLOW_JS) if not line.startswith("mjx-c.")]
+    dark = DesktopDark(theme=tab.page.evaluate("() => document.documentElement.dataset.theme"),
+                       overflow=overflow, checks=checks)
+    tab.page.emulate_media(color_scheme="light")
+    tab.page.wait_for_function("() => document.documentElement.dataset.theme === 'light'")
+    return dark
+
+
 @pytest.fixture(scope="session")
 def page_report(browser, site):
-    """Visit a page once (desktop, light theme), record every per-page check, work its controls,
-    then run axe-core (so opened solutions and quiz feedback are checked too); cached."""
+    """Visit a page once at desktop width with an empty cache: note what it fetched as it
+    opened, check it in the dark theme, then in the light theme record every per-page check and
+    the layout, work its controls, and run axe-core (so opened solutions and quiz feedback are
+    checked too); cached."""
     cache: dict[str, PageReport] = {}
 
     def report(path: str) -> PageReport:
@@ -147,10 +185,15 @@ def page_report(browser, site):
             with open_tab(browser, site, viewport=DESKTOP) as tab:
                 tab.goto(path)
                 tab.wait_for_math()
+                tab.page.wait_for_timeout(300)   # the fonts the typeset math asked for
+                first_load = tab.loaded_files()
+                dark = _dark_as_it_opens(tab)
                 tab.load_all_images()
+                layout = layout_facts(tab.page)
                 facts = tab.page.evaluate(_PAGE_FACTS_JS)
                 weight = tab.transfer_bytes()
                 problems = tab.problems()
+                layout["problems"] = problems
                 interactions, interaction_problems = _use_controls(tab, path)
                 axe = describe_violations(run_axe(tab.page))
                 cache[path] = PageReport(
@@ -162,8 +205,62 @@ def page_report(browser, site):
                     axe_serious=axe,
                     own_bytes=weight["own"], shared_bytes=weight["shared"],
                     heaviest_files=weight["files"][:3], interactions=interactions,
-                    interaction_problems=interaction_problems)
+                    interaction_problems=interaction_problems, layout=layout, dark=dark,
+                    first_load=first_load)
                 WEIGHTS[path] = cache[path]
+        return cache[path]
+
+    return report
+
+
+#: the axe-core rules whose outcome depends on the screen's width or on touch, run on the phone
+#: visit (every rule runs on the desktop visit; the dark theme's contrast is DARK_CONTRAST_JS's)
+PHONE_AXE_RULES = ["target-size", "scrollable-region-focusable", "meta-viewport",
+                   "meta-viewport-large"]
+
+
+@dataclass
+class PhoneDarkReport:
+    path: str
+    theme: str
+    overflow: list[str]
+    see_through: list[str]
+    faint_controls: list[str]
+    low_contrast_text: list[str]
+    problems: list[str]
+    checks: dict
+    layout: dict      # reader_checks.LAYOUT_JS, and "problems"
+    axe: list[str]    # serious or critical violations of PHONE_AXE_RULES
+
+
+@pytest.fixture(scope="session")
+def phone_dark_report(browser, site):
+    """Visit a page once on a phone (390 px, touch) in the dark theme; cached."""
+    cache: dict[str, PhoneDarkReport] = {}
+
+    def report(path: str) -> PhoneDarkReport:
+        if path not in cache:
+            with open_tab(browser, site, viewport=PHONE, color_scheme="dark", is_mobile=True,
+                          has_touch=True) as tab:
+                tab.goto(path)
+                tab.wait_for_math()
+                tab.load_all_images()
+                overflow = tab.page.evaluate(OVERFLOW_JS)
+                see_through = [f"{i['src']} ({i['clear']:.0%} transparent)"
+                               for i in tab.page.evaluate(TRANSPARENCY_JS) if i["clear"] > 0]
+                contrast = tab.page.evaluate(DARK_CONTRAST_JS)
+                checks = reader_checks(tab.page, phone=True)
+                layout = layout_facts(tab.page)
+                problems = tab.problems()
+                layout["problems"] = problems
+                axe = describe_violations(run_axe(tab.page, {
+                    "resultTypes": ["violations"], "preload": False,
+                    "runOnly": {"type": "rule", "values": PHONE_AXE_RULES}}))
+                cache[path] = PhoneDarkReport(
+                    path=path, theme=tab.page.evaluate("() => document.documentElement.dataset.theme"),
+                    overflow=overflow, see_through=see_through, faint_controls=contrast["controls"],
+                    low_contrast_text=contrast["text"], problems=problems, checks=checks,
+                    layout=layout, axe=axe)
         return cache[path]
 
     return report

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,12 +84,12 @@ def test_no_serious_accessibility_violations(page_report, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page_weight(browser, site, path):
+def test_page_weight(page_report, site, path):
     """First load (empty cache) and next page (shared assets cached), gzipped, within budget;
     slider frames are files fetched when used, and Font Awesome comes once (its web font)."""
     html = (site.root / path).read_text(encoding="utf-8")
     assert not EMBEDDED_FRAME.search(html), f"{path}: slider frames embedded in the page's HTML"
-    weight = PAGE_WEIGHT.measure(browser, site, path)
+    weight = PAGE_WEIGHT.weigh(Path(site.root), path, page_report(path).first_load)
     loaded = [file for _, file, _ in weight.files]
     assert not [f for f in loaded if f.endswith("fontawesome.js")], (
         f"{path}: Font Awesome loaded twice (its SVG script beside its web font)")

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from browsing import DESKTOP, PHONE, open_tab, toc_html_pages
 from interactions import load_questions, numeric_outcome, numeric_submissions
-from reader_checks import reader_checks
-from test_phone_and_dark import _OVERFLOW_JS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "sphinx"))
 import site_fixes  # noqa: E402
@@ -27,43 +24,16 @@ PAGES = toc_html_pages()
 CHAPTERS = [p for p in PAGES if p.startswith("chapters/")]
 
 
-@dataclass
-class DesktopDarkReport:
-    path: str
-    overflow: list[str]
-    checks: dict
-
-
-@pytest.fixture(scope="session")
-def desktop_dark_report(browser, site):
-    """Visit a page once at 1280 px in the dark theme; cached."""
-    cache: dict[str, DesktopDarkReport] = {}
-
-    def report(path: str) -> DesktopDarkReport:
-        if path not in cache:
-            with open_tab(browser, site, viewport=DESKTOP, color_scheme="dark") as tab:
-                tab.goto(path)
-                tab.wait_for_math()
-                checks = reader_checks(tab.page, phone=False)
-                # an accent's glyph (a tilde, a bar) may overhang its formula's box by a pixel
-                # or two; that is no formula cut off
-                overflow = [line for line in tab.page.evaluate(_OVERFLOW_JS)
-                            if not line.startswith("mjx-c.")]
-                cache[path] = DesktopDarkReport(path=path, overflow=overflow, checks=checks)
-        return cache[path]
-
-    return report
-
-
 @pytest.mark.parametrize("path", PAGES)
-def test_search_is_in_view_at_desktop_width(desktop_dark_report, path):
-    assert desktop_dark_report(path).checks["search"], (
+def test_search_is_in_view_at_desktop_width(page_report, path):
+    assert page_report(path).dark.theme == "dark", f"{path}: the site did not follow the dark setting"
+    assert page_report(path).dark.checks["search"], (
         f"{path} at {DESKTOP['width']} px: no search control in view when the page opens")
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_nothing_is_wider_than_its_column_without_a_cue_at_desktop_width(desktop_dark_report, path):
-    report = desktop_dark_report(path)
+def test_nothing_is_wider_than_its_column_without_a_cue_at_desktop_width(page_report, path):
+    report = page_report(path).dark
     assert not report.overflow, f"{path} at {DESKTOP['width']} px:\n" + "\n".join(report.overflow)
     assert not report.checks["unmarked"], (
         f"{path} at {DESKTOP['width']} px: boxes wider than their column with no scroll cue:\n"
@@ -71,21 +41,21 @@ def test_nothing_is_wider_than_its_column_without_a_cue_at_desktop_width(desktop
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_code_lines_of_100_characters_do_not_scroll_at_desktop_width(desktop_dark_report, path):
-    report = desktop_dark_report(path)
+def test_code_lines_of_100_characters_do_not_scroll_at_desktop_width(page_report, path):
+    report = page_report(path).dark
     assert not report.checks["scrollingCode"], (
         f"{path} at {DESKTOP['width']} px:\n" + "\n".join(report.checks["scrollingCode"]))
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_quiz_cards_and_slider_panels_turn_dark_at_desktop_width(desktop_dark_report, path):
-    report = desktop_dark_report(path)
+def test_quiz_cards_and_slider_panels_turn_dark_at_desktop_width(page_report, path):
+    report = page_report(path).dark
     assert not report.checks["panels"], "\n".join(report.checks["panels"])
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_no_solution_markers_or_notes_on_hidden_cells(desktop_dark_report, path):
-    leaked = desktop_dark_report(path).checks["leaked"]
+def test_no_solution_markers_or_notes_on_hidden_cells(page_report, path):
+    leaked = page_report(path).dark.checks["leaked"]
     assert not leaked, f"{path} shows text meant for the sources only: {leaked}"
 
 
