@@ -137,6 +137,7 @@ def test_variational_glows_scored_with_uniform_noise(glued):
     # "cost ... more than the uniformly trained ones"; "far from uniform"
     assert glued["ch5b_cross_penalty"] > 0 and glued["ch5b_cross_wins"] >= 2
     assert glued["ch5b_q_kl_bits"] > 0.05
+    assert 0 < glued["ch5b_max_abs_y"] < 30                     # inside nflib's clip
 
 
 def _iw_bits(flow, q, pixels, k, rng):
