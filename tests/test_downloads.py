@@ -18,7 +18,7 @@ import pytest
 
 from notebooks import ROOT, toc_pages
 
-from myst_to_jupyter import (Resolver, caption_markdown, convert_code, convert_markdown,
+from myst_to_jupyter import (Resolver, caption_markdown, convert_markdown,
                              display_math, leftover_myst)
 from notebook_downloads import (MAINTAINER_NOTE, format_glued, is_myst_notebook, lab_notebook_path,
                                 learner_source, reader_text, site_url)
@@ -129,23 +129,6 @@ def test_lab_notebooks_are_laid_out_like_the_binder_button_says():
     assert lab_notebook_path("chapters/03_x") == "notebooks/chapters/03_x.ipynb"
     assert lab_notebook_path("exercises/03_x") == "notebooks/exercises/03_x.ipynb"
     assert lab_notebook_path("exercises/03_x", solutions=True) == "notebooks/solutions/03_x.ipynb"
-
-
-def test_glue_runs_without_myst_nb():
-    code = convert_code("import numpy as np\nfrom myst_nb import glue\nglue('x', 1, display=False)")
-    namespace = {}
-    blocked = {"myst_nb": None}
-    saved = {k: sys.modules.get(k) for k in blocked}
-    sys.modules.update(blocked)   # importing myst_nb now raises ImportError
-    try:
-        exec(compile(code, "cell", "exec"), namespace)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = value
-    assert callable(namespace["glue"])
 
 
 def test_leftover_myst_is_found():
@@ -263,15 +246,15 @@ def _ran(built_book, source: Path, name: str):
 def test_download_holds_exactly_the_code_that_was_run(downloads, built_book, source, name):
     """Every notebook the book offers was executed once, in an empty folder: by the build, or,
     for an exercise's learner version, by the exercise tests. Its download holds the same code
-    cells, in order, with only the glue import replaced by a stand-in that needs no myst-nb
-    (``convert_code``, run by ``test_glue_runs_without_myst_nb``); so it runs where it lands,
-    without executing every notebook a second time."""
+    cells, in order (their glue comes from ``nflib.course.glue``, which needs no myst-nb: see
+    ``tests/test_glue_values.py``); so it runs where it lands, without executing every notebook
+    a second time."""
     docname = _docname(source)
     path = downloads / (docname + name + ".ipynb")
     if not path.is_file():
         pytest.skip(f"{docname} has no {name or 'main'} download")
     offered = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    ran = [convert_code(c.source) for c in _ran(built_book, source, name).cells
+    ran = [c.source for c in _ran(built_book, source, name).cells
            if c.cell_type == "code"]
     assert offered == ran, (f"{docname}{name}: the download's code differs from what was run "
                             f"(first difference at code cell "

@@ -13,7 +13,6 @@ import pytest
 
 from browsing import PHONE, REPO, ROOT, open_tab, toc_entries, toc_html_pages
 
-from myst_to_jupyter import convert_code
 
 pytestmark = pytest.mark.browser
 
@@ -147,7 +146,7 @@ def test_notebook_page_downloads_as_ipynb_and_launches_in_binder(browser, site, 
         notebook = json.loads(response.body())
         assert notebook.get("nbformat") == 4, f"{url} is not a Jupyter notebook"
         # the source exactly as it was built (Sphinx keeps a copy beside the page); an exercise
-        # page offers its learner version, and `from myst_nb import glue` works without myst-nb
+        # page offers its learner version
         folder, name = os.path.split(entry["file"])
         learner = ROOT / folder / "learner" / (name + ".md")
         source = site.root / "_sources" / (entry["file"] + ".md")
@@ -155,7 +154,7 @@ def test_notebook_page_downloads_as_ipynb_and_launches_in_binder(browser, site, 
             source = learner
         elif not source.exists():
             source = ROOT / (entry["file"] + ".md")
-        expected = [convert_code(c.source) for c in read_notebook(source).cells
+        expected = [c.source for c in read_notebook(source).cells
                     if c.cell_type == "code"]
         got = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                for c in notebook["cells"] if c["cell_type"] == "code"]

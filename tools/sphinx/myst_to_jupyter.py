@@ -18,9 +18,10 @@ one Markdown cell:
 :func:`caption_markdown` gives the Markdown shown under a figure a code cell draws ("**Fig. 3.1**
 caption"): on the site the caption lives in the cell's metadata, which Jupyter does not show.
 
-:func:`convert_code` makes a code cell run without the book's tool chain (``myst_nb.glue``
-becomes a no-op when myst-nb is not installed). The resolver passed in knows the book (see
-``notebook_downloads.BookResolver``); :class:`Resolver` is the interface, and resolves nothing.
+Code cells are kept as they are: they import ``glue`` from ``nflib.course.glue``, which runs
+without myst-nb (it then only shows a value when asked to). The resolver passed in knows the
+book (see ``notebook_downloads.BookResolver``); :class:`Resolver` is the interface, and resolves
+nothing.
 """
 
 from __future__ import annotations
@@ -45,18 +46,6 @@ PLAIN_ROLES = {"abbr", "sub", "sup", "kbd", "guilabel", "menuselection", "comman
 
 MYST_LEFTOVER = re.compile(r"\{[\w:+-]+\}`|^\s*(`{3,}|:{3,})\s*\{[\w:-]+\}|^\s*\([\w:./-]+\)=\s*$",
                            re.M)
-
-GLUE_IMPORT = re.compile(r"^(?P<indent>[ \t]*)from myst_nb import glue\s*$", re.M)
-GLUE_SHIM = (
-    "{i}try:\n"
-    "{i}    from myst_nb import glue\n"
-    "{i}except ImportError:  # outside the book the glued values are already in the text\n"
-    "{i}    def glue(name, value, display=True):\n"
-    "{i}        if display:\n"
-    "{i}            from IPython.display import display as show\n"
-    "{i}            show(value)"
-)
-
 
 class Resolver:
     """What the conversion needs to know about the book. This one knows nothing: every
@@ -342,8 +331,3 @@ def caption_markdown(caption: str, label: str | None, resolver: Resolver) -> str
         return text
     _, url = resolver.link("numref", label, None)
     return f"**{_markdown_link(number, url)}** {text}"
-
-
-def convert_code(source: str) -> str:
-    """A code cell that runs without the book's tool chain."""
-    return GLUE_IMPORT.sub(lambda m: GLUE_SHIM.format(i=m.group("indent")), source)

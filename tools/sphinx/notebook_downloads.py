@@ -56,7 +56,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from myst_to_jupyter import Resolver, caption_markdown, convert_code, convert_markdown
+from myst_to_jupyter import Resolver, caption_markdown, convert_markdown
 
 # the book's tooling (tools/book) sits beside the extensions; Sphinx puts only tools/sphinx on
 # the path (``local_extensions`` in _config.yml)
@@ -464,7 +464,6 @@ def standalone_notebook(app, source: Path, docname: str, solutions: bool = False
         if cell.cell_type == "markdown":
             cell.source = convert_markdown(reader_text(cell.source), resolver)
         elif cell.cell_type == "code":
-            cell.source = convert_code(cell.source)
             _hide(cell)
             caption = _caption_cell(cell, resolver)
             if caption is not None:
