@@ -44,7 +44,7 @@ from .distributions import Distribution
 from .flow import check_base
 from .mlp import MLP
 from .spline import RationalQuadraticSpline
-from .train import Adam, clip_gradients, cosine_lr
+from .train import Adam, clip_gradients, cosine_lr, shuffled_batches
 from .validation import as_batch, check_finite, nonempty, positive_int
 
 __all__ = ["ConditionalBijection", "ConditionalAffineCoupling", "ConditionalSplineCoupling",
@@ -406,12 +406,8 @@ def fit_conditional(flow: ConditionalFlow, x, y, *, rng: np.random.Generator, n_
     if schedule not in (None, "cosine"):
         raise ValueError(f"schedule must be None or 'cosine'; got {schedule!r}")
     opt = Adam(flow.parameters(), lr=lr)
-    losses, order, start = [], rng.permutation(x.shape[0]), 0
-    for step in range(n_steps):
-        if start + batch_size > x.shape[0]:
-            order, start = rng.permutation(x.shape[0]), 0
-        idx = order[start:start + batch_size]
-        start += batch_size
+    losses, batches = [], shuffled_batches(x.shape[0], batch_size, rng)
+    for step, idx in zip(range(n_steps), batches):
         loss, grads = conditional_nll_and_grad(flow, x[idx], y[idx])
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss became non-finite at step {step}")

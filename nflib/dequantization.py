@@ -58,7 +58,7 @@ from .affine import Affine
 from .conditional import ConditionalAffineCoupling, ConditionalCompose, ConditionalFlow
 from .distributions import StandardNormal
 from .flow import Flow
-from .train import Adam, cosine_lr
+from .train import Adam, cosine_lr, shuffled_batches
 from .validation import as_batch, nonempty, positive_int
 
 __all__ = ["VariationalDequantizer", "check_pixels", "dequantized_nll_and_grad",
@@ -255,12 +255,8 @@ def fit_dequantized(flow: Flow, pixels, *, rng: np.random.Generator, n_steps: in
     # batches and noise from two streams: a uniform and a variational run given equal rngs see
     # the same batches in the same order
     order_rng, noise_rng = rng.spawn(2)
-    losses, order, start = [], order_rng.permutation(k.shape[0]), 0
-    for step in range(n_steps):
-        if start + batch_size > k.shape[0]:
-            order, start = order_rng.permutation(k.shape[0]), 0
-        idx = order[start:start + batch_size]
-        start += batch_size
+    losses, batches = [], shuffled_batches(k.shape[0], batch_size, order_rng)
+    for step, idx in zip(range(n_steps), batches):
         loss, model_grads, q_grads = dequantized_nll_and_grad(flow, k[idx], noise_rng,
                                                               dequantizer, levels)
         if not np.isfinite(loss):

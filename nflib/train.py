@@ -210,6 +210,19 @@ class _Budget:
         return self.fraction(step) >= 1.0
 
 
+def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator):
+    """Index arrays of mini-batches of ``batch_size`` rows out of ``n``, epoch after epoch
+    without end, each epoch in a new order ``rng.permutation(n)``; an epoch's last rows that do
+    not fill a batch are left out of that epoch (every batch has ``batch_size`` rows)."""
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be between 1 and the number of rows ({n}); "
+                         f"got {batch_size}")
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
 def _positive(v, name):
     if not (np.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a positive finite number; got {v!r}")

@@ -228,3 +228,19 @@ def test_fit_leaves_the_process_allocator_alone_unless_asked(monkeypatch):
     assert calls == []
     nf.fit(flow, x, rng=rng, n_steps=2, batch_size=20, keep_memory=True)
     assert calls == [1]
+
+
+def test_shuffled_batches_visit_each_epoch_in_a_new_order():
+    from itertools import islice
+
+    from nflib.train import shuffled_batches
+
+    batches = list(islice(shuffled_batches(10, 3, np.random.default_rng(0)), 6))
+    assert all(b.shape == (3,) for b in batches)
+    first, second = np.concatenate(batches[:3]), np.concatenate(batches[3:])
+    rng = np.random.default_rng(0)
+    assert first.tolist() == rng.permutation(10)[:9].tolist()     # the 10th row waits an epoch
+    assert second.tolist() == rng.permutation(10)[:9].tolist()
+    assert len(set(first.tolist())) == 9
+    with pytest.raises(ValueError, match="batch_size"):
+        next(shuffled_batches(4, 5, np.random.default_rng(0)))
