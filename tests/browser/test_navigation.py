@@ -81,7 +81,8 @@ def test_table_of_contents_opens_on_a_phone_and_reaches_every_chapter(browser, s
                 f"#pst-primary-sidebar-modal a.reference.internal[href$='{entry['html']}']")
             link.first.wait_for(state="attached", timeout=5000)
             # a follow-up page sits under its chapter, folded: the reader taps the chapter's arrow
-            folded = link.first.locator("xpath=ancestor::details[not(@open)]/summary")
+            folded = link.first.locator(
+                "xpath=ancestor::details[not(@open)]/summary/span[contains(@class, 'toctree-toggle')]")
             for k in range(folded.count()):
                 folded.nth(k).click()
             link.first.wait_for(state="visible", timeout=5000)

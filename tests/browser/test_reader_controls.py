@@ -222,6 +222,16 @@ def test_solution_markers_are_cut_from_code():
         == "x = 1  # BEGIN SOLUTION is a name\n"
 
 
+def test_the_navigation_arrows_are_named_after_their_chapter():
+    """The theme's arrow that unfolds a chapter's follow-up pages is a nameless <summary>."""
+    nav = ('<a class="reference internal" href="chapters/05_glow.html">5. Glow &amp; more</a>'
+           '<details open="open"><summary><span class="toctree-toggle" role="presentation">'
+           '<i class="fa-solid fa-chevron-down"></i></span></summary><ul></ul></details>')
+    named = site_fixes.name_toc_toggles(nav)
+    assert '<summary aria-label="Pages of 5. Glow &amp; more">' in named
+    assert named.replace(' aria-label="Pages of 5. Glow &amp; more"', "") == nav
+
+
 def test_the_note_before_a_live_widget_cell_is_left_out_with_it():
     from docutils import nodes
 

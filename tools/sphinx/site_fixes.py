@@ -17,6 +17,9 @@ kind to readers (checked by tests/browser).
   code (the learner versions are cut along them) are left out of the exercise pages' code.
 * A chapter's quiz (a cell calling ``show_quiz("<stem>")``) gets an answer key after it, hidden
   on screen and printed instead of the quiz's controls.
+* The arrow that unfolds a chapter's follow-up pages in the navigation is a ``<summary>`` that
+  the theme leaves without a name (axe-core: "summary-name", serious): it is named after its
+  chapter ("Pages of 5. Glow ...").
 """
 
 from __future__ import annotations
@@ -193,6 +196,32 @@ def _add_answer_key(app, pagename, templatename, context, doctree):
     context["body"] = body + keys
 
 
+_TOC_TOGGLE = re.compile(r'(<a class="reference internal" href="[^"]*">(?P<title>[^<]*)</a>'
+                         r'<details(?: open(?:="open")?)?>)<summary>(?=<span class="toctree-toggle")')
+
+
+def name_toc_toggles(nav_html: str) -> str:
+    """Give each navigation arrow (the theme's nameless ``<summary>``) the name of its chapter."""
+    def named(match):
+        title = html.escape(html.unescape(match.group("title")).strip(), quote=True)
+        return f'{match.group(1)}<summary aria-label="Pages of {title}">'
+
+    return _TOC_TOGGLE.sub(named, nav_html)
+
+
+def _name_toc_toggles(app, pagename, templatename, context, doctree):
+    """Wrap the theme's ``generate_toctree_html`` (set by pydata-sphinx-theme in this event,
+    before this handler runs) so that the navigation it writes has named arrows."""
+    generate = context.get("generate_toctree_html")
+    if generate is None:
+        return
+
+    def generate_named(*args, **kwargs):
+        return name_toc_toggles(str(generate(*args, **kwargs)))
+
+    context["generate_toctree_html"] = generate_named
+
+
 def _add_static(app, config):
     config.html_static_path = list(config.html_static_path or []) + [str(STATIC)]
 
@@ -205,4 +234,5 @@ def setup(app):
     app.connect("html-page-context", _add_description)
     app.connect("html-page-context", _add_answer_key)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("html-page-context", _name_toc_toggles, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
