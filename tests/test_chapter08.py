@@ -336,8 +336,9 @@ def test_a_glued_run_is_reproduced(glued):
 
 
 def test_benchmark_is_the_larger_comparison_the_page_describes(source):
-    """The page: 16 affine against 4 spline couplings, batches of 512, a fixed CPU time per flow,
-    200 000 test points. Read from the script's argument defaults."""
+    """The page: 16 affine against 4 spline couplings with 16 bins, fresh batches of 512, a fixed
+    CPU time per flow, 200 000 test points for the Monte Carlo check. Read from the script's
+    argument defaults."""
     tree = ast.parse((ROOT / "benchmarks" / "toy_kl.py").read_text(encoding="utf-8"))
     defaults = {}
     for node in ast.walk(tree):
@@ -348,6 +349,7 @@ def test_benchmark_is_the_larger_comparison_the_page_describes(source):
                     defaults[node.args[0].value] = ast.literal_eval(kw.value)
     assert defaults["--layers"] == 16 and defaults["--spline-layers"] == 4
     assert defaults["--batch"] == 512 and defaults["--n-test"] == 200_000
+    assert defaults["--bins"] == 16 and defaults["--data"] == "fresh"
     assert "--seconds" in defaults                                 # trained for a CPU budget
     assert re.search(r"16 affine\s+couplings against 4 spline couplings", source)
     assert "runs the same comparison" not in source
