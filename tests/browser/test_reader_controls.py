@@ -230,6 +230,10 @@ def test_the_navigation_arrows_are_named_after_their_chapter():
     named = site_fixes.name_toc_toggles(nav)
     assert '<summary aria-label="Pages of 5. Glow &amp; more">' in named
     assert named.replace(' aria-label="Pages of 5. Glow &amp; more"', "") == nav
+    # on the chapter's own page its link is the current one
+    current = nav.replace('class="reference internal" href="chapters/05_glow.html"',
+                          'class="current reference internal" href="#"')
+    assert '<summary aria-label="Pages of 5. Glow &amp; more">' in site_fixes.name_toc_toggles(current)
 
 
 def test_the_note_before_a_live_widget_cell_is_left_out_with_it():

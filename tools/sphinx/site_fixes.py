@@ -196,8 +196,8 @@ def _add_answer_key(app, pagename, templatename, context, doctree):
     context["body"] = body + keys
 
 
-_TOC_TOGGLE = re.compile(r'(<a class="reference internal" href="[^"]*">(?P<title>[^<]*)</a>'
-                         r'<details(?: open(?:="open")?)?>)<summary>(?=<span class="toctree-toggle")')
+_TOC_TOGGLE = re.compile(r'(<a class="[^"]*\breference\b[^"]*" href="[^"]*">(?P<title>[^<]*)</a>'
+                         r'<details[^>]*>)<summary>(?=<span class="toctree-toggle")')
 
 
 def name_toc_toggles(nav_html: str) -> str:
