@@ -251,10 +251,9 @@ def axe_source() -> str:
     return Path(AXE_FILE_PATH).read_text(encoding="utf-8")
 
 
-def run_axe(page, options: dict | None = None, context: str | None = None,
-            exclude: tuple[str, ...] = ()) -> list[dict]:
-    """Run axe-core in the page (or only in the elements ``context`` selects, leaving out those
-    ``exclude`` selects, with their contents); return its violations."""
+def run_axe(page, options: dict | None = None, context: str | None = None) -> list[dict]:
+    """Run axe-core in the page (or only in the elements ``context`` selects); return its
+    violations."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=axe_source())
     # no preload: axe would re-fetch stylesheets and resolve their @imports against the page.
@@ -263,11 +262,8 @@ def run_axe(page, options: dict | None = None, context: str | None = None,
     options = options or {"resultTypes": ["violations"], "preload": False,
                           "rules": {"region": {"enabled": False}}}
     return page.evaluate(
-        """async ([context, exclude, options]) => {
-            const where = {exclude: exclude.map(selector => [selector])};
-            if (context) where.include = [[context]];
-            return (await axe.run(where, options)).violations;
-        }""", [context, list(exclude), options])
+        "async ([context, options]) => (await axe.run(context ? {include: [context]} : document,"
+        " options)).violations", [context, options])
 
 
 def describe_violations(violations: list[dict], impacts=("serious", "critical")) -> list[str]:

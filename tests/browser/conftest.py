@@ -156,12 +156,6 @@ def _use_controls(tab, path: str) -> tuple[dict, list[str]]:
     return results, tab.problems()[before:]
 
 
-#: the highlighted tokens of code blocks: their colours come from the theme's Pygments style, the
-#: same on every page, so axe-core's per-page run leaves them out (half its time on a page of
-#: code) and test_pages.py checks their contrast on the page with the most code, in both themes
-CODE_TOKENS = "div.highlight pre > span"
-
-
 def _dark_as_it_opens(tab) -> DesktopDark:
     """Switch the open page to the dark theme (the reader's setting; the theme follows it live),
     run the checks, and switch back to light."""
@@ -201,7 +195,7 @@ def page_report(browser, site):
                 problems = tab.problems()
                 layout["problems"] = problems
                 interactions, interaction_problems = _use_controls(tab, path)
-                axe = describe_violations(run_axe(tab.page, exclude=(CODE_TOKENS,)))
+                axe = describe_violations(run_axe(tab.page))
                 cache[path] = PageReport(
                     path=path, problems=problems, broken_images=facts["broken"],
                     math_elements=facts["maths"], unrendered_math=facts["unrendered"],
