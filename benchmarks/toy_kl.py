@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 
 import nflib as nf
 from nflib import datasets
-from nflib.train import clip_gradients
+from nflib.train import clip_gradients, scheduled_lr
 
 #: half-width of the square [-L, L]^2 the quadrature covers, per toy (the data's mass outside
 #: is below 1e-12: at least 8 noise standard deviations beyond the curves and modes)
@@ -111,11 +111,7 @@ def quadrature_rule(toy, panels_per_unit: int | None = None, order: int = 4):
         return _RULES[key]
     half = BOX[toy.name]
     n_panels = int(round(2 * half * panels_per_unit))
-    x, w = np.polynomial.legendre.leggauss(order)
-    edges = np.linspace(-half, half, n_panels + 1)
-    h = 0.5 * np.diff(edges)[:, None]
-    t = ((0.5 * (edges[:-1] + edges[1:]))[:, None] + h * x).ravel()
-    wt = (h * w).ravel()
+    t, wt = datasets.composite_gauss_legendre(-half, half, n_panels, order)
     nodes = np.stack([np.repeat(t, t.size), np.tile(t, t.size)], axis=1)
     weights = np.outer(wt, wt).ravel()
     log_p = toy.log_prob(nodes)
@@ -187,11 +183,9 @@ def ema_update(average: dict, params: dict, decay: float, step: int) -> None:
 
 
 def cosine_lr(lr: float, fraction: float, warmup: float) -> float:
-    """lr (1 + cos(pi fraction)) / 2 after a linear warm-up over the first ``warmup`` share."""
-    out = lr * 0.5 * (1.0 + np.cos(np.pi * min(fraction, 1.0)))
-    if warmup and fraction < warmup:
-        out *= fraction / warmup
-    return max(out, 1e-3 * lr)
+    """lr (1 + cos(pi fraction)) / 2 after a linear warm-up over the first ``warmup`` share (at
+    least 1e-3 lr): ``fit``'s cosine schedule, ``nflib.train.scheduled_lr``."""
+    return scheduled_lr(lr, "cosine", min(fraction, 1.0), warmup)
 
 
 def train(flow, toy, seconds: float, args, rng) -> dict:

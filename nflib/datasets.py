@@ -102,8 +102,9 @@ def _log_arc_density(x, center, radius, sigma, t0, length):
             - np.log(2 * np.pi * sigma ** 2 * length))
 
 
-def _composite_gl(lo: float, hi: float, panels: int, order: int = 8):
-    """Nodes and weights of composite Gauss-Legendre on [lo, hi]."""
+def composite_gauss_legendre(lo: float, hi: float, panels: int, order: int = 8):
+    """Nodes and weights of composite Gauss-Legendre on [lo, hi]: ``order`` points on each of
+    ``panels`` equal panels, panel after panel."""
     x, w = np.polynomial.legendre.leggauss(order)
     edges = np.linspace(lo, hi, panels + 1)
     half = 0.5 * np.diff(edges)[:, None]
@@ -189,7 +190,7 @@ class TwoMoons(_Toy):
     def _entropy(self):
         # H = -E_{moon, t, e}[log p(curve(t) + noise e)]: Gauss-Legendre in t, Gauss-Hermite in e
         # (accurate to about 1e-6 nats: more nodes change the result by less than that)
-        t, wt = _composite_gl(0.0, np.pi, 16)
+        t, wt = composite_gauss_legendre(0.0, np.pi, 16)
         e, we = gauss_hermite(32, 2)
         total = 0.0
         for moon in (0, 1):
@@ -309,7 +310,7 @@ class Rings(_Toy):
         # radial symmetry: H = -int_0^inf p(rho) log p(rho) 2 pi rho d rho, by composite
         # Gauss-Legendre
         top = self.radii.max() + 12 * self.noise
-        rho, w = _composite_gl(0.0, top, int(np.ceil(top / self.noise)) * 2)
+        rho, w = composite_gauss_legendre(0.0, top, int(np.ceil(top / self.noise)) * 2)
         logp = self._log_prob(np.stack([rho, np.zeros_like(rho)], axis=1))
         return float(-np.sum(w * 2 * np.pi * rho * np.exp(logp) * logp))
 

@@ -234,8 +234,10 @@ def cosine_lr(base_lr, fraction):
     return base_lr * 0.5 * (1.0 + np.cos(np.pi * fraction))
 
 
-def _lr_at(base_lr, schedule, fraction, warmup):
-    """Learning rate after a fraction of the budget: constant, or cosine decay to 0."""
+def scheduled_lr(base_lr, schedule, fraction, warmup):
+    """Learning rate after ``fraction`` of the budget: constant (``schedule=None``) or cosine
+    decay (``"cosine"``), times a linear warm-up over the first ``warmup`` share, and never
+    below 1e-3 base_lr."""
     if schedule is None:
         lr = base_lr
     elif schedule == "cosine":
@@ -363,7 +365,7 @@ def fit(flow: Flow, x, *, rng: np.random.Generator, n_epochs: int | None = None,
     while not stop:
         order = rng.permutation(x.shape[0])
         for s in range(0, x.shape[0], int(batch_size)):
-            opt.lr = _lr_at(lr, schedule, budget.fraction(step), warmup)
+            opt.lr = scheduled_lr(lr, schedule, budget.fraction(step), warmup)
             batch = x[order[s:s + int(batch_size)]]
             if augment is not None:
                 batch = as_batch(augment(batch, rng), flow.dim, "augment(batch, rng)")
@@ -405,7 +407,7 @@ def fit_reverse_kl(flow: Flow, log_target, grad_log_target, *, rng: np.random.Ge
     display = _Progress(progress)
     step = 0
     while not budget.done(step):
-        opt.lr = _lr_at(lr, schedule, budget.fraction(step), warmup)
+        opt.lr = scheduled_lr(lr, schedule, budget.fraction(step), warmup)
         loss, grads = reverse_kl_and_grad(flow, log_target, grad_log_target, batch_size, rng)
         _optimiser_step(opt, loss, grads, step, clip_norm)
         history.loss.append(loss)
