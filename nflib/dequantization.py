@@ -58,6 +58,7 @@ from .affine import Affine
 from .conditional import ConditionalAffineCoupling, ConditionalCompose, ConditionalFlow
 from .distributions import StandardNormal
 from .flow import Flow
+from .functions import softplus
 from .train import Adam, cosine_lr, shuffled_batches
 from .validation import as_batch, nonempty, positive_int
 
@@ -83,7 +84,7 @@ def check_pixels(pixels, d: int, levels: int) -> np.ndarray:
 
 def _log_sigmoid_prime(y):
     """log sigmoid'(y) = log s + log(1 - s) = -softplus(-y) - softplus(y), stable for any y."""
-    return -np.logaddexp(0.0, -y) - np.logaddexp(0.0, y)
+    return -softplus(-y) - softplus(y)
 
 
 class VariationalDequantizer:
