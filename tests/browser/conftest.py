@@ -11,6 +11,7 @@ Set BOOK_HTML=path/to/_build/html to test an existing build instead of building 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import pytest
 
@@ -83,6 +84,7 @@ class PageReport:
     layout: dict = field(default_factory=dict)   # reader_checks.LAYOUT_JS, and "problems"
     dark: DesktopDark | None = None
     first_load: list[str] = field(default_factory=list)   # site paths fetched as the page opened
+    downloads: dict = field(default_factory=dict)          # _download_menu
 
 
 WEIGHTS: dict[str, PageReport] = {}
@@ -156,6 +158,26 @@ def _use_controls(tab, path: str) -> tuple[dict, list[str]]:
     return results, tab.problems()[before:]
 
 
+def _download_menu(tab) -> dict:
+    """Open the download menu as a reader does: the .ipynb link's URL (None if the page offers
+    none), whether it showed once the menu opened, and the Binder launch links' URLs."""
+    toggle = tab.page.locator(".dropdown-download-buttons button.dropdown-toggle")
+    link = tab.page.locator(".dropdown-download-buttons a.btn-download-notebook-button")
+    shown = False
+    if toggle.count() and link.count():
+        toggle.first.click()
+        try:
+            link.first.wait_for(state="visible", timeout=5000)
+            shown = True
+        except Exception:   # a link that never shows is the finding
+            pass
+        tab.page.keyboard.press("Escape")
+    href = link.first.get_attribute("href") if link.count() else None
+    return {"ipynb": urljoin(tab.page.url, href) if href else None, "shown": shown,
+            "binder": tab.page.eval_on_selector_all("a[href*='mybinder.org']",
+                                                     "links => links.map(a => a.href)")}
+
+
 def _dark_as_it_opens(tab) -> DesktopDark:
     """Switch the open page to the dark theme (the reader's setting; the theme follows it live),
     run the checks, and switch back to light."""
@@ -177,7 +199,7 @@ def page_report(browser, site):
     """Visit a page once at desktop width with an empty cache: note what it fetched as it
     opened, check it in the dark theme, then in the light theme record every per-page check and
     the layout, work its controls, and run axe-core (so opened solutions and quiz feedback are
-    checked too); cached."""
+    checked too); last, open its download menu. Cached."""
     cache: dict[str, PageReport] = {}
 
     def report(path: str) -> PageReport:
@@ -196,6 +218,7 @@ def page_report(browser, site):
                 layout["problems"] = problems
                 interactions, interaction_problems = _use_controls(tab, path)
                 axe = describe_violations(run_axe(tab.page))
+                downloads = _download_menu(tab)
                 cache[path] = PageReport(
                     path=path, problems=problems, broken_images=facts["broken"],
                     math_elements=facts["maths"], unrendered_math=facts["unrendered"],
@@ -206,7 +229,7 @@ def page_report(browser, site):
                     own_bytes=weight["own"], shared_bytes=weight["shared"],
                     heaviest_files=weight["files"][:3], interactions=interactions,
                     interaction_problems=interaction_problems, layout=layout, dark=dark,
-                    first_load=first_load)
+                    first_load=first_load, downloads=downloads)
                 WEIGHTS[path] = cache[path]
         return cache[path]
 

@@ -96,11 +96,30 @@ def _match_question(rendered: dict, questions: list[dict]) -> dict | None:
     return None
 
 
-def _feedback_state(page, quiz_id: str) -> dict:
-    return page.evaluate("""(id) => { const fb = document.getElementById('fb' + id);
-        return {cls: fb.className, text: fb.innerText.replace(/\\s+/g, ' '),
-                raw: /\\\\\\(|\\\\\\[|\\$/.test(fb.innerText),
-                math: fb.querySelectorAll('mjx-container').length}; }""", quiz_id)
+# Every answer of the page, given in one script: a choice is a click on its button (the same
+# click event a mouse, a tap or the keyboard's space bar fires; test_reader_controls.py answers a
+# page's quizzes with real touch and keys), a number is typed into the box and sent with the Enter
+# key or the Check button. jupyterquiz typesets the feedback as it writes it, so the state is read
+# right after each answer.
+_ANSWER_JS = r"""(steps) => steps.map(step => {
+    if (step.choice !== undefined) {
+        document.getElementById(`${step.id}-${step.choice}`).click();
+    } else {
+        const box = document.getElementById(`${step.id}-0`);
+        box.focus();
+        box.value = step.number;
+        if (step.submit === 'Check') {
+            document.querySelector(`[id='quizWrap${step.id}'] button.QuizCheck`).click();
+        } else {
+            box.dispatchEvent(new KeyboardEvent('keypress', {key: 'Enter', code: 'Enter',
+                keyCode: 13, which: 13, bubbles: true, cancelable: true}));
+        }
+    }
+    const fb = document.getElementById('fb' + step.id);
+    return {cls: fb.className, text: fb.innerText.replace(/\s+/g, ' '),
+            raw: /\\\(|\\\[|\$/.test(fb.innerText),
+            math: fb.querySelectorAll('mjx-container').length};
+})"""
 
 
 def _check_feedback(state: dict, correct: bool, feedback: str, where: str) -> list[str]:
@@ -116,55 +135,46 @@ def _check_feedback(state: dict, correct: bool, feedback: str, where: str) -> li
     return errors
 
 
-def _exercise_choice(page, rendered, question, where) -> list[str]:
-    errors = []
-    by_feedback = {a["feedback"]: a for a in question["answers"]}
-    wrong = [a for a in question["answers"] if not a["correct"]]
-    right = [a for a in question["answers"] if a["correct"]]
-    for answer in (wrong[:1] + right[:1]):
-        index = rendered["feedbacks"].index(answer["feedback"])
-        label = page.locator(f"[id='{rendered['id']}-{index}']")
-        label.click()
-        state = _feedback_state(page, rendered["id"])
-        errors += _check_feedback(state, by_feedback[answer["feedback"]]["correct"],
-                                  answer["feedback"], f"{where}, choice {answer['answer']!r}")
-    return errors
+def _choice_steps(rendered, question, where) -> list[tuple[dict, bool, str, str]]:
+    """A wrong answer, then a right one: (step, correct, feedback, where) each."""
+    answers = [a for a in question["answers"] if not a["correct"]][:1]
+    answers += [a for a in question["answers"] if a["correct"]][:1]
+    return [({"id": rendered["id"], "choice": rendered["feedbacks"].index(a["feedback"])},
+             a["correct"], a["feedback"], f"{where}, choice {a['answer']!r}") for a in answers]
 
 
-def _exercise_numeric(page, rendered, question, where) -> list[str]:
-    errors = []
+def _numeric_steps(rendered, question, where) -> list[tuple[dict, bool, str, str]]:
+    """A wrong number sent with Enter, then a right one with the Check button."""
     right, wrong = numeric_submissions(question)
-    box = page.locator(f"[id='{rendered['id']}-0']")
-    check = page.locator(f"[id='quizWrap{rendered['id']}'] button.QuizCheck")
-    if check.count() != 1:
-        errors.append(f"{where}: no Check button beside the answer box")
+    steps = []
     for number, submit in ((wrong, "Enter"), (right, "Check")):
-        box.click()
-        box.fill("")            # the box keeps what was typed: clear it for the next try
-        box.press_sequentially(repr(float(number)))
-        if submit == "Check" and check.count() == 1:
-            check.click()
-        else:
-            box.press("Enter")
         correct, feedback = numeric_outcome(question, number)
-        state = _feedback_state(page, rendered["id"])
-        errors += _check_feedback(state, correct, feedback, f"{where}, typed {number!r}")
-    return errors
+        steps.append(({"id": rendered["id"], "number": repr(float(number)), "submit": submit},
+                      correct, feedback, f"{where}, typed {number!r} ({submit})"))
+    return steps
 
 
 def exercise_quizzes(page, path: str) -> tuple[list[str], int]:
-    """Answer every quiz question of the page once wrongly and once rightly."""
+    """Answer every quiz question of the page once wrongly and once rightly, and check each
+    feedback against the question's data."""
     questions = load_questions()
     rendered = page.evaluate(_QUIZ_JS)
-    errors = []
+    errors, steps = [], []
     for number, item in enumerate(rendered, 1):
         where = f"{path}, question {number}"
         question = _match_question(item, questions)
         if question is None:
             errors.append(f"{where}: not found in the quiz files {[p.name for p in quiz_files()]}")
             continue
-        exercise = _exercise_numeric if item["kind"] == "numeric" else _exercise_choice
-        errors += exercise(page, item, question, f"{where} ({question['id']})")
+        if item["kind"] == "numeric" and page.locator(
+                f"[id='quizWrap{item['id']}'] button.QuizCheck").count() != 1:
+            errors.append(f"{where}: no Check button beside the answer box")
+            continue
+        make = _numeric_steps if item["kind"] == "numeric" else _choice_steps
+        steps += make(item, question, f"{where} ({question['id']})")
+    states = page.evaluate(_ANSWER_JS, [step for step, *_ in steps]) if steps else []
+    for state, (_, correct, feedback, where) in zip(states, steps):
+        errors += _check_feedback(state, correct, feedback, where)
     return errors, len(rendered)
 
 
@@ -192,42 +202,57 @@ _DISCLOSURES_JS = r"""(perKind) => {
 }"""
 
 
-def _content_visible(page, probe: str, kind: str) -> bool:
-    return page.evaluate("""([probe, kind]) => {
-        const el = document.querySelector(`[data-probe="${probe}"]`);
+# Each chosen disclosure is clicked where a mouse would click it (the element on top at the
+# middle of its summary or title, found by hit testing after scrolling it into view), open, then
+# closed again; what shows is read once the page has drawn the click (a content-visibility:auto
+# block counts as skipped until then), and 50 ms after the closing click (it may animate).
+_OPEN_AND_CLOSE_JS = r"""async (probes) => {
+    const visible = (el, kind) => {
         const parts = kind === 'details'
             ? Array.from(el.children).filter(c => c.tagName !== 'SUMMARY')
             : Array.from(el.children).filter(c => !c.classList.contains('admonition-title'));
         const shown = parts.some(c => c.checkVisibility({visibilityProperty: true,
                                                          contentVisibilityAuto: true}));
         return kind === 'details' ? el.open && shown : shown;
-    }""", [probe, kind])
-
-
-def _summary_text(page, probe, handle_selector) -> str:
-    return page.locator(f"[data-probe='{probe}'] > {handle_selector}").first.inner_text()[:60]
+    };
+    const click = head => {
+        head.scrollIntoView({block: 'center'});
+        const r = head.getBoundingClientRect();
+        const target = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        (target && head.contains(target) ? target : head).click();
+    };
+    const drawn = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+    const found = [];
+    for (const [probe, kind] of probes) {
+        const el = document.querySelector(`[data-probe="${probe}"]`);
+        const head = el.querySelector(kind === 'details' ? ':scope > summary' : ':scope > .admonition-title');
+        const before = visible(el, kind);
+        click(head);
+        await drawn();
+        const opened = visible(el, kind);
+        click(head);
+        await new Promise(r => setTimeout(r, 50));
+        found.push({name: head.innerText.slice(0, 60), before, opened, after: visible(el, kind)});
+    }
+    return found;
+}"""
 
 
 def exercise_disclosures(page, path: str) -> tuple[list[str], int]:
     """Open and close a few disclosures of every kind on the page."""
-    errors, count = [], 0
     found = page.evaluate(_DISCLOSURES_JS, PER_KIND)
-    for kind, probes, handle in (("details", found["details"], "summary"),
-                                 ("toggle", found["toggles"], ".admonition-title")):
-        for probe in probes:
-            count += 1
-            name = f"{path} {kind} {_summary_text(page, probe, handle)!r}"
-            head = page.locator(f"[data-probe='{probe}'] > {handle}").first
-            if _content_visible(page, probe, kind):
-                errors.append(f"{name}: open before the reader asks")
-            head.click()
-            if not _content_visible(page, probe, kind):
-                errors.append(f"{name}: does not open when clicked")
-            head.click()
-            page.wait_for_timeout(50)
-            if _content_visible(page, probe, kind):
-                errors.append(f"{name}: does not close when clicked again")
-    return errors, count
+    probes = ([[p, "details"] for p in found["details"]]
+              + [[p, "toggle"] for p in found["toggles"]])
+    errors = []
+    for (_, kind), seen in zip(probes, page.evaluate(_OPEN_AND_CLOSE_JS, probes)):
+        name = f"{path} {kind} {seen['name']!r}"
+        if seen["before"]:
+            errors.append(f"{name}: open before the reader asks")
+        if not seen["opened"]:
+            errors.append(f"{name}: does not open when clicked")
+        if seen["after"]:
+            errors.append(f"{name}: does not close when clicked again")
+    return errors, len(probes)
 
 
 # --------------------------------------------------------------------------- animations

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
@@ -133,42 +135,43 @@ def test_search_finds_the_chapter_offline(browser, site, entry):
 
 
 @pytest.mark.parametrize("entry", NOTEBOOK_PAGES, ids=lambda e: e["html"])
-def test_notebook_page_downloads_as_ipynb_and_launches_in_binder(browser, site, entry):
+def test_notebook_page_downloads_as_ipynb_and_launches_in_binder(site, page_report, entry):
+    """The download menu of the page's desktop visit (``page_report``) offers the page as a
+    notebook holding the code that was built, and its Binder link opens the page's notebook."""
+    from notebook_downloads import lab_notebook_path
     from notebooks import read_notebook
 
-    with open_tab(browser, site) as tab:
-        tab.goto(entry["html"], wait_until="domcontentloaded")
-        tab.page.locator(".dropdown-download-buttons button.dropdown-toggle").click()
-        link = tab.page.locator(".dropdown-download-buttons a.btn-download-notebook-button")
-        link.wait_for(state="visible", timeout=5000)
-        url = urljoin(tab.page.url, link.get_attribute("href"))
-        response = tab.page.request.get(url)
-        assert response.ok, f"{entry['html']}: the .ipynb download {url} answers {response.status}"
-        notebook = json.loads(response.body())
-        assert notebook.get("nbformat") == 4, f"{url} is not a Jupyter notebook"
-        # the source exactly as it was built (Sphinx keeps a copy beside the page); an exercise
-        # page offers its learner version
-        folder, name = os.path.split(entry["file"])
-        learner = ROOT / folder / "learner" / (name + ".md")
-        source = site.root / "_sources" / (entry["file"] + ".md")
-        if learner.exists():
-            source = learner
-        elif not source.exists():
-            source = ROOT / (entry["file"] + ".md")
-        expected = [c.source for c in read_notebook(source).cells
-                    if c.cell_type == "code"]
-        got = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-               for c in notebook["cells"] if c["cell_type"] == "code"]
-        assert got == expected, f"{url}: its code cells differ from {source.name}"
+    menu = page_report(entry["html"]).downloads
+    url = menu["ipynb"]
+    assert url, f"{entry['html']}: no .ipynb download in the download menu"
+    assert menu["shown"], f"{entry['html']}: the .ipynb link does not show when the menu opens"
+    assert site.is_local(url), f"{entry['html']}: the .ipynb download leaves the site: {url}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            notebook = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"{entry['html']}: the .ipynb download {url} answers {error.code}")
+    assert notebook.get("nbformat") == 4, f"{url} is not a Jupyter notebook"
+    # the source exactly as it was built (Sphinx keeps a copy beside the page); an exercise
+    # page offers its learner version
+    folder, name = os.path.split(entry["file"])
+    learner = ROOT / folder / "learner" / (name + ".md")
+    source = site.root / "_sources" / (entry["file"] + ".md")
+    if learner.exists():
+        source = learner
+    elif not source.exists():
+        source = ROOT / (entry["file"] + ".md")
+    expected = [c.source for c in read_notebook(source).cells if c.cell_type == "code"]
+    got = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+           for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert got == expected, f"{url}: its code cells differ from {source.name}"
 
-        binder = tab.page.locator("a[href*='mybinder.org']")
-        assert binder.count() >= 1, f"{entry['html']}: no Binder launch link"
-        query = parse_qs(urlparse(binder.first.get_attribute("href")).query)
-        target = query.get("urlpath", [""])[0].split("/tree/", 1)[-1]
-        from notebook_downloads import lab_notebook_path
-        assert target == lab_notebook_path(entry["file"]), f"the Binder link opens {target!r}"
-        # binder/postBuild writes it from the build's download of the page (tools/lab_notebooks.py)
-        assert (site.root / "_sources" / (entry["file"] + ".ipynb")).is_file(), entry["file"]
+    assert menu["binder"], f"{entry['html']}: no Binder launch link"
+    query = parse_qs(urlparse(menu["binder"][0]).query)
+    target = query.get("urlpath", [""])[0].split("/tree/", 1)[-1]
+    assert target == lab_notebook_path(entry["file"]), f"the Binder link opens {target!r}"
+    # binder/postBuild writes it from the build's download of the page (tools/lab_notebooks.py)
+    assert (site.root / "_sources" / (entry["file"] + ".ipynb")).is_file(), entry["file"]
 
 
 def test_binder_uses_the_repository_environment():
