@@ -251,9 +251,11 @@ def axe_source() -> str:
     return Path(AXE_FILE_PATH).read_text(encoding="utf-8")
 
 
-def run_axe(page, options: dict | None = None, context: str | None = None) -> list[dict]:
+def run_axe(page, options: dict | None = None, context: str | None = None,
+            outcome: str | None = "violations"):
     """Run axe-core in the page (or only in the elements ``context`` selects); return its
-    violations."""
+    violations (or its results of another ``outcome``: "incomplete", "passes"; all of them, as
+    axe's result object, for None)."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=axe_source())
     # no preload: axe would re-fetch stylesheets and resolve their @imports against the page.
@@ -262,8 +264,9 @@ def run_axe(page, options: dict | None = None, context: str | None = None) -> li
     options = options or {"resultTypes": ["violations"], "preload": False,
                           "rules": {"region": {"enabled": False}}}
     return page.evaluate(
-        "async ([context, options]) => (await axe.run(context ? {include: [context]} : document,"
-        " options)).violations", [context, options])
+        "async ([context, options, outcome]) => { const result = await axe.run(context ?"
+        " {include: [context]} : document, options); return outcome ? result[outcome] : result; }",
+        [context, options, outcome])
 
 
 def describe_violations(violations: list[dict], impacts=("serious", "critical")) -> list[str]:

@@ -194,12 +194,33 @@ def _dark_as_it_opens(tab) -> DesktopDark:
     return dark
 
 
+# axe-core's colour-contrast rule spends about 4 s of a chapter's run on the code's token spans
+# (some 7,000 in chapter 3), which take their colours from one stylesheet on every page; the
+# contrast of every token kind the book uses is checked once, in both themes
+# (test_pages.py::test_every_code_token_kind_is_legible). While axe runs on a page, each code
+# block is one plain text in the block's own colour; then its tokens are put back.
+_FLATTEN_CODE_JS = r"""() => { window.__tokens = Array.from(document.querySelectorAll('div.highlight pre'))
+    .map(pre => { const html = pre.innerHTML; pre.textContent = pre.textContent; return [pre, html]; }); }"""
+_RESTORE_CODE_JS = r"""() => { (window.__tokens || []).forEach(([pre, html]) => { pre.innerHTML = html; });
+    delete window.__tokens; }"""
+
+
+def _axe_on_plain_code(page) -> list[dict]:
+    """Every axe-core rule on the page, its code blocks read as plain text (_FLATTEN_CODE_JS)."""
+    page.evaluate(_FLATTEN_CODE_JS)
+    try:
+        return run_axe(page)
+    finally:
+        page.evaluate(_RESTORE_CODE_JS)
+
+
 @pytest.fixture(scope="session")
 def page_report(browser, site):
     """Visit a page once at desktop width with an empty cache: note what it fetched as it
     opened, check it in the dark theme, then in the light theme record every per-page check and
     the layout, work its controls, and run axe-core (so opened solutions and quiz feedback are
-    checked too); last, open its download menu. Cached."""
+    checked too; code as plain text, see _FLATTEN_CODE_JS); last, open its download menu.
+    Cached."""
     cache: dict[str, PageReport] = {}
 
     def report(path: str) -> PageReport:
@@ -217,7 +238,7 @@ def page_report(browser, site):
                 problems = tab.problems()
                 layout["problems"] = problems
                 interactions, interaction_problems = _use_controls(tab, path)
-                axe = describe_violations(run_axe(tab.page))
+                axe = describe_violations(_axe_on_plain_code(tab.page))
                 downloads = _download_menu(tab)
                 cache[path] = PageReport(
                     path=path, problems=problems, broken_images=facts["broken"],

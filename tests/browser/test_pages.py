@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browsing import REPO, open_tab, toc_html_pages
+from browsing import DESKTOP, REPO, open_tab, run_axe, describe_violations, toc_html_pages
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +81,59 @@ def test_no_serious_accessibility_violations(page_report, path):
     report = page_report(path)
     assert not report.axe_serious, (
         f"{path}: axe-core found serious or critical violations:\n" + "\n".join(report.axe_serious))
+
+
+def code_token_kinds(html_root: Path) -> list[str]:
+    """The classes of the highlighted tokens (Pygments' short names: k, n, s2, ...) in the code
+    blocks of every page of the book."""
+    kinds = set()
+    for path in PAGES:
+        html = (html_root / path).read_text(encoding="utf-8")
+        for block in re.findall(r'<div class="highlight"><pre>(.*?)</pre>', html, re.DOTALL):
+            kinds.update(re.findall(r'<span class="([\w-]+)"', block))
+    return sorted(kinds)
+
+
+# A copy of the page's first code cell in view (not folded) whose code is one line per token
+# kind and a plain line; returns how many lines hold visible text
+_TOKEN_SAMPLE_JS = r"""(kinds) => {
+    const cell = Array.from(document.querySelectorAll('div.cell_input div[class^="highlight-"]'))
+        .find(c => c.checkVisibility({visibilityProperty: true}));
+    const copy = cell.cloneNode(true);
+    copy.setAttribute('data-token-sample', '');
+    copy.querySelector('pre').innerHTML = kinds.map(k => `<span class="${k}">token_${k}</span>`)
+        .join('\n') + '\nplain_text\n';
+    cell.after(copy);
+    return Array.from(copy.querySelectorAll('pre > span'))
+        .filter(s => s.checkVisibility({visibilityProperty: true})).length;
+}"""
+
+
+def test_every_code_token_kind_is_legible(browser, site):
+    """Every kind of highlighted token the book's code uses has the contrast axe-core asks of
+    text on the code block's background, in the light and in the dark theme (the per-page axe
+    runs read code as plain text in its block's colour: conftest.py, _FLATTEN_CODE_JS)."""
+    kinds = code_token_kinds(Path(site.root))
+    assert {"k", "n", "mi", "s2"} <= set(kinds), f"the book's code has too few token kinds: {kinds}"
+    page = "exercises/01_change_of_variables.html"
+    found = []
+    with open_tab(browser, site, viewport=DESKTOP) as tab:
+        tab.goto(page)
+        tab.wait_for_math()
+        assert tab.page.evaluate(_TOKEN_SAMPLE_JS, kinds) == len(kinds), f"{page}: sample hidden"
+        options = {"preload": False, "runOnly": {"type": "rule", "values": ["color-contrast"]}}
+        for theme in ("light", "dark"):
+            tab.page.emulate_media(color_scheme=theme)
+            tab.page.wait_for_function(f"() => document.documentElement.dataset.theme === '{theme}'")
+            result = run_axe(tab.page, options, "[data-token-sample]", outcome=None)
+            found += [f"{theme} theme: {line}" for line in describe_violations(result["violations"])]
+            # each token (and the plain line, the <pre>'s own text) passed, failed or was undecided
+            judged = sum(len(r["nodes"]) for part in ("passes", "violations", "incomplete")
+                         for r in result[part])
+            assert judged == len(kinds) + 1, f"{theme}: axe judged {judged} of {len(kinds) + 1} lines"
+            found += [f"{theme} theme, undecided: {r['id']} on {len(r['nodes'])} token(s)"
+                      for r in result["incomplete"]]
+    assert not found, "code tokens too faint on their background:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("path", PAGES)
