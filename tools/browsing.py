@@ -152,19 +152,27 @@ class Tab:
             self.page.evaluate("async () => { if (window.MathJax && MathJax.startup)"
                                " await MathJax.startup.promise; }")
 
-    def load_all_images(self) -> None:
-        """Scroll through the page so lazy images load, then wait for every image."""
-        self.page.evaluate("""async () => {
-            const step = Math.max(400, window.innerHeight);
-            for (let y = 0; y < document.body.scrollHeight; y += step) {
-                window.scrollTo(0, y);
-                await new Promise(r => setTimeout(r, 20));
+    def load_all_images(self, scroll: bool = False) -> None:
+        """Load every image now, lazy ones too, and wait for each to load or fail (at most 5 s).
+        With ``scroll``, by scrolling through the page as a reader would, which also draws every
+        part of it: slower (about 1 s on a chapter) but printing then takes about 2 s less, since
+        Chromium need not draw the images first (chapter 3's page.pdf: 1.3 s against 3.4 s).
+        Without, by making the lazy images eager."""
+        self.page.evaluate("""async (scroll) => {
+            if (scroll) {
+                const step = Math.max(400, window.innerHeight);
+                for (let y = 0; y < document.body.scrollHeight; y += step) {
+                    window.scrollTo(0, y);
+                    await new Promise(r => setTimeout(r, 20));
+                }
+                window.scrollTo(0, 0);
+            } else {
+                document.querySelectorAll('img[loading="lazy"]').forEach(img => { img.loading = 'eager'; });
             }
-            window.scrollTo(0, 0);
             await Promise.all(Array.from(document.images).map(img => img.complete ? null :
                 new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r);
                                    setTimeout(r, 5000); })));
-        }""")
+        }""", scroll)
 
     def loaded_files(self) -> list[str]:
         """Site paths of the page and everything it fetched so far, in order (data: URLs are

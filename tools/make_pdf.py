@@ -112,7 +112,7 @@ def print_page(tab, page: str, target: Path) -> list[str]:
     (written beside it, then renamed), so another process may read it at any moment."""
     tab.goto(page)
     tab.wait_for_math()
-    tab.load_all_images()
+    tab.load_all_images(scroll=True)
     tab.page.emulate_media(media="print")
     tab.page.evaluate("() => { if (window.readerPrepareForPrint) window.readerPrepareForPrint(); }")
     tab.page.evaluate("async () => { if (window.MathJax && MathJax.typesetPromise)"

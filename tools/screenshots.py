@@ -40,7 +40,7 @@ def take(html: Path, out: Path, pages: list[str], full_page: bool = True) -> lis
                                   is_mobile=phone, has_touch=phone) as tab:
                         tab.goto(page)
                         tab.wait_for_math()
-                        tab.load_all_images()
+                        tab.load_all_images(scroll=True)
                         target = out / screenshot_name(page, theme, width)
                         tab.page.screenshot(path=str(target), full_page=full_page)
                         written.append(target)
