@@ -2,7 +2,7 @@
 #   make book   install the book's requirements into .venv and build the site into _build/html
 #   make test   install the test requirements into .venv and run the whole test suite
 # More: `make lab` (the chapters as notebooks in JupyterLab), `make pdf` (PDFs of the built site),
-# `make test-lab` (every chapter and exercise run in a real JupyterLab; `make test` runs two of each).
+# `make test-lab` (every chapter and exercise run in a real JupyterLab; `make test` runs one of each).
 # The browser tests need Chromium and the PDF tests pdftoppm: `apt-get install -y chromium poppler-utils`.
 
 PYTHON ?= python3

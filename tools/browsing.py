@@ -277,6 +277,60 @@ def run_axe(page, options: dict | None = None, context: str | None = None,
         [context, options, outcome])
 
 
+#: the axe-core rules whose outcome depends on the screen's width or on touch, run on the phone
+#: visit (every rule runs on the desktop visit; the dark theme's contrast is tests/browser/reader_checks.py's
+#: DARK_CONTRAST_JS)
+PHONE_AXE_RULES = ["target-size", "scrollable-region-focusable", "meta-viewport",
+                   "meta-viewport-large"]
+
+
+# What axe-core reads of a page. Most of its time went to nodes that carry nothing it can judge
+# page by page: over the book's 25 pages (idle machine), every rule at desktop width took 81 s on
+# the whole pages and 32 s on the pages as read here, the phone's rules 32 s and 14 s, and the
+# violations found (of any impact) were the same on every page (benchmarks/axe_time.py).
+# - The code's token spans (some 7,000 on chapter 3) take their colours from one stylesheet on
+#   every page: every token kind the book uses is checked once for contrast, in both themes
+#   (test_pages.py::test_every_code_token_kind_is_legible). Here each code block is one plain text
+#   in the block's own colour.
+# - A formula's drawn glyphs (mjx-math, some 17,000 nodes on chapter 3) are hidden from assistive
+#   technology, which reads the MathML beside them, and their glyphs are CSS content that axe
+#   cannot judge for contrast. Here each is an empty box of the same size, so that the page keeps
+#   its layout (what scrolls, what is wide); the formula's container and its MathML stay.
+# Both are put back once axe is done.
+LEAN_FOR_AXE_JS = r"""() => {
+    const kept = [];
+    for (const pre of document.querySelectorAll('div.highlight pre')) {
+        kept.push([pre, pre.innerHTML]);
+        pre.textContent = pre.textContent;
+    }
+    for (const math of document.querySelectorAll('mjx-container > mjx-math')) {
+        const r = math.getBoundingClientRect();
+        const shell = math.cloneNode(false);
+        Object.assign(shell.style, {display: 'inline-block', width: `${r.width}px`,
+                                    height: `${r.height}px`});
+        math.replaceWith(shell);
+        kept.push([shell, math]);
+    }
+    window.__axeKept = kept;
+}"""
+RESTORE_AFTER_AXE_JS = r"""() => {
+    for (const [now, before] of (window.__axeKept || []).reverse()) {
+        if (typeof before === 'string') now.innerHTML = before; else now.replaceWith(before);
+    }
+    delete window.__axeKept;
+}"""
+
+
+def run_axe_lean(page, options: dict | None = None) -> list[dict]:
+    """axe-core's violations on the page (every rule, or as ``options`` say), with code blocks as
+    plain text and formulas' glyphs as empty boxes while it runs (LEAN_FOR_AXE_JS)."""
+    page.evaluate(LEAN_FOR_AXE_JS)
+    try:
+        return run_axe(page, options)
+    finally:
+        page.evaluate(RESTORE_AFTER_AXE_JS)
+
+
 def describe_violations(violations: list[dict], impacts=("serious", "critical")) -> list[str]:
     lines = []
     for violation in violations:

@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 
 import pytest
 
-from browsing import (CHROMIUM_ARGS, DESKTOP, PHONE, chromium_path, describe_violations, open_tab,
-                      run_axe, serve)
+from browsing import (CHROMIUM_ARGS, DESKTOP, PHONE, PHONE_AXE_RULES, chromium_path,
+                      describe_violations, open_tab, run_axe_lean, serve)
 from interactions import exercise_animations, exercise_disclosures, exercise_quizzes
 from reader_checks import (DARK_CONTRAST_JS, OVERFLOW_JS, TRANSPARENCY_JS, layout_facts,
                            reader_checks)
@@ -194,32 +194,12 @@ def _dark_as_it_opens(tab) -> DesktopDark:
     return dark
 
 
-# axe-core's colour-contrast rule spends about 4 s of a chapter's run on the code's token spans
-# (some 7,000 in chapter 3), which take their colours from one stylesheet on every page; the
-# contrast of every token kind the book uses is checked once, in both themes
-# (test_pages.py::test_every_code_token_kind_is_legible). While axe runs on a page, each code
-# block is one plain text in the block's own colour; then its tokens are put back.
-_FLATTEN_CODE_JS = r"""() => { window.__tokens = Array.from(document.querySelectorAll('div.highlight pre'))
-    .map(pre => { const html = pre.innerHTML; pre.textContent = pre.textContent; return [pre, html]; }); }"""
-_RESTORE_CODE_JS = r"""() => { (window.__tokens || []).forEach(([pre, html]) => { pre.innerHTML = html; });
-    delete window.__tokens; }"""
-
-
-def _axe_on_plain_code(page) -> list[dict]:
-    """Every axe-core rule on the page, its code blocks read as plain text (_FLATTEN_CODE_JS)."""
-    page.evaluate(_FLATTEN_CODE_JS)
-    try:
-        return run_axe(page)
-    finally:
-        page.evaluate(_RESTORE_CODE_JS)
-
-
 @pytest.fixture(scope="session")
 def page_report(browser, site):
     """Visit a page once at desktop width with an empty cache: note what it fetched as it
     opened, check it in the dark theme, then in the light theme record every per-page check and
     the layout, work its controls, and run axe-core (so opened solutions and quiz feedback are
-    checked too; code as plain text, see _FLATTEN_CODE_JS); last, open its download menu.
+    checked too; browsing.run_axe_lean); last, open its download menu.
     Cached."""
     cache: dict[str, PageReport] = {}
 
@@ -238,7 +218,7 @@ def page_report(browser, site):
                 problems = tab.problems()
                 layout["problems"] = problems
                 interactions, interaction_problems = _use_controls(tab, path)
-                axe = describe_violations(_axe_on_plain_code(tab.page))
+                axe = describe_violations(run_axe_lean(tab.page))
                 downloads = _download_menu(tab)
                 cache[path] = PageReport(
                     path=path, problems=problems, broken_images=facts["broken"],
@@ -256,11 +236,6 @@ def page_report(browser, site):
 
     return report
 
-
-#: the axe-core rules whose outcome depends on the screen's width or on touch, run on the phone
-#: visit (every rule runs on the desktop visit; the dark theme's contrast is DARK_CONTRAST_JS's)
-PHONE_AXE_RULES = ["target-size", "scrollable-region-focusable", "meta-viewport",
-                   "meta-viewport-large"]
 
 
 @dataclass
@@ -297,7 +272,7 @@ def phone_dark_report(browser, site):
                 layout = layout_facts(tab.page)
                 problems = tab.problems()
                 layout["problems"] = problems
-                axe = describe_violations(run_axe(tab.page, {
+                axe = describe_violations(run_axe_lean(tab.page, {
                     "resultTypes": ["violations"], "preload": False,
                     "runOnly": {"type": "rule", "values": PHONE_AXE_RULES}}))
                 cache[path] = PhoneDarkReport(

@@ -135,6 +135,20 @@ OVERFLOW_JS = r"""() => {
     const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
         + (typeof el.className === 'string' && el.className.trim() ? '.' + el.className.trim().split(/\s+/).slice(0, 3).join('.') : '');
     const reported = [];
+    // what the walk up from each element reads of a box, read once per box (boxes are shared by
+    // thousands of elements: a formula's glyphs, a code block's tokens)
+    const boxes = new Map();
+    const boxFacts = box => {
+        let facts = boxes.get(box);
+        if (!facts) {
+            const s = getComputedStyle(box);
+            const paint = (s.backgroundColor.match(/[\d.]+/g) || []).map(Number);
+            facts = {overflowX: s.overflowX, rect: box.getBoundingClientRect(),
+                     painted: paint.length > 0 && (paint.length < 4 || paint[3] > 0.5)};
+            boxes.set(box, facts);
+        }
+        return facts;
+    };
     for (const el of article.querySelectorAll('*')) {
         const r = el.getBoundingClientRect();
         if (r.width === 0 || r.height === 0) continue;
@@ -142,14 +156,13 @@ OVERFLOW_JS = r"""() => {
         if (reported.some(p => p.contains(el))) continue;
         let problem = null, shown = r;   // shown: the part that must fit further out
         for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
-            const s = getComputedStyle(box), b = box.getBoundingClientRect();
-            if (s.overflowX === 'auto' || s.overflowX === 'scroll') { shown = b; continue; }
-            if ((s.overflowX === 'hidden' || s.overflowX === 'clip') && !within(shown, b)) {
+            const {overflowX, rect: b, painted} = boxFacts(box);
+            if (overflowX === 'auto' || overflowX === 'scroll') { shown = b; continue; }
+            if ((overflowX === 'hidden' || overflowX === 'clip') && !within(shown, b)) {
                 problem = `cut off by ${name(box)} (${Math.round(b.left)}..${Math.round(b.right)}px)`;
                 break;
             }
-            const paint = (s.backgroundColor.match(/[\d.]+/g) || []).map(Number);
-            if (paint.length && (paint.length < 4 || paint[3] > 0.5) && !within(shown, b)) {
+            if (painted && !within(shown, b)) {
                 problem = `sticks out of ${name(box)} (${Math.round(b.left)}..${Math.round(b.right)}px), off its background`;
                 break;
             }

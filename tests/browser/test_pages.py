@@ -112,7 +112,7 @@ _TOKEN_SAMPLE_JS = r"""(kinds) => {
 def test_every_code_token_kind_is_legible(browser, site):
     """Every kind of highlighted token the book's code uses has the contrast axe-core asks of
     text on the code block's background, in the light and in the dark theme (the per-page axe
-    runs read code as plain text in its block's colour: conftest.py, _FLATTEN_CODE_JS)."""
+    runs read code as plain text in its block's colour: browsing.run_axe_lean)."""
     kinds = code_token_kinds(Path(site.root))
     assert {"k", "n", "mi", "s2"} <= set(kinds), f"the book's code has too few token kinds: {kinds}"
     page = "exercises/01_change_of_variables.html"
