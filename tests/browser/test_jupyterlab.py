@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -129,13 +130,24 @@ def _accept_dialogs(page) -> None:
         page.wait_for_timeout(500)
 
 
+def _kernels(base: str) -> list[dict] | None:
+    """The server's kernels, or None while it cannot list them: jupyter_server answers 500 to a
+    listing made while a kernel is starting (its ``last_activity`` is not set yet)."""
+    try:
+        with urllib.request.urlopen(f"{base}api/kernels?token={TOKEN}", timeout=10) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        if error.code >= 500:
+            return None
+        raise
+
+
 def _kernel_ready(page, base: str) -> None:
     """Wait until the notebook's kernel has started (answering any dialog on the way)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         _accept_dialogs(page)
-        with urllib.request.urlopen(f"{base}api/kernels?token={TOKEN}", timeout=10) as answer:
-            kernels = json.loads(answer.read())
+        kernels = _kernels(base)
         if kernels and all(k.get("execution_state") == "idle" for k in kernels):
             return
         page.wait_for_timeout(1000)
@@ -172,10 +184,9 @@ def _wait_until_idle(page, base: str, quiet_seconds: float = 3.0) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
     quiet_since = None
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}api/kernels?token={TOKEN}", timeout=10) as answer:
-            kernels = json.loads(answer.read())
+        kernels = _kernels(base)
         _accept_dialogs(page)
-        idle = all(k.get("execution_state") == "idle" for k in kernels)
+        idle = kernels is not None and all(k.get("execution_state") == "idle" for k in kernels)
         if idle and not page.evaluate(_QUEUED_JS):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= quiet_seconds:
