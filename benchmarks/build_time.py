@@ -2,6 +2,7 @@
 
     python benchmarks/build_time.py            # the build, each notebook, and the test suite
     python benchmarks/build_time.py --build    # only the build and each notebook
+    python benchmarks/build_time.py --tests    # only the test suite
 
 1. A cold strict build (``book.build`` in tools/book: a new output folder, so no execution cache
    and every notebook is executed; two processes) and, read from its execution statistics, the
@@ -9,8 +10,10 @@
    follow-up page such as chapters/05b_variational_dequantization has a budget of its own,
    30 s, beside its chapter's).
 2. The test suite exactly as ``make test`` runs it (it builds the book itself, in the
-   background), its total time, and the time of its tests grouped by part (library, quizzes,
-   exercises, chapters, build, browser) from pytest's ``--durations``.
+   background), its total time, the build's time and how long the tests that need the book
+   waited for it (the suite prints both), and the time of its tests grouped by part (library,
+   quizzes, exercises, chapters, build, browser, and setup, which holds the wait) from pytest's
+   ``--durations``.
 
 Wall-clock times on whatever the machine is doing: run it on an otherwise idle machine.
 """
@@ -70,23 +73,28 @@ def time_tests() -> float:
                           cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     by_part = defaultdict(float)
-    for match in re.finditer(r"^([\d.]+)s (?:call|setup|teardown)\s+(\S+?)::", proc.stdout,
+    for match in re.finditer(r"^([\d.]+)s (call|setup|teardown)\s+(\S+?)::", proc.stdout,
                              re.MULTILINE):
-        by_part[_part(match.group(2))] += float(match.group(1))
+        part = "setup and teardown" if match.group(2) != "call" else _part(match.group(3))
+        by_part[part] += float(match.group(1))
     lines = proc.stdout.strip().splitlines()
     print(lines[-1] if lines else proc.stderr[-2000:])
-    print("time in tests by part, summed over both workers (setup included; the book builds "
-          "during the library tests):")
-    for name, _ in PARTS:
-        print(f"  {name:10s}{by_part.get(name, 0.0):8.1f} s")
+    book_line = re.search(r"^built in .*$", proc.stdout, re.MULTILINE)
+    print("the book:", book_line.group(0) if book_line else "(no build reported)")
+    print("time in tests by part, summed over both workers (the book builds while the library "
+          "tests run; the tests that need it wait for it in their setup):")
+    for name in [name for name, _ in PARTS] + ["setup and teardown"]:
+        print(f"  {name:20s}{by_part.get(name, 0.0):8.1f} s")
     return seconds
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", action="store_true", help="time only the build")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--build", action="store_true", help="time only the build")
+    which.add_argument("--tests", action="store_true", help="time only the test suite")
     args = parser.parse_args()
-    results = {"build": time_build()}
+    results = {} if args.tests else {"build": time_build()}
     if not args.build:
         results["tests"] = time_tests()
     for name, seconds in results.items():

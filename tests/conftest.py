@@ -168,6 +168,11 @@ def pytest_sessionfinish(session, exitstatus):
     if executor is not None:
         executor.shutdown(wait=True)
     config = session.config
+    if "timing" in _BUILD:
+        if hasattr(config, "workeroutput"):
+            config.workeroutput["book_timing"] = _BUILD["timing"]
+        else:
+            _BOOK_TIMINGS.append(("the tests", _BUILD["timing"]))
     if hasattr(config, "workerinput"):
         return
     run = getattr(config.option, "testrunuid", None)
@@ -191,12 +196,39 @@ def built_book() -> book.BuiltBook:
         if not (html / "index.html").exists():
             pytest.fail(f"BOOK_HTML={existing} has no index.html")
         return book.BuiltBook(html=html, log="", returncode=0, seconds=0.0)
+    start = time.monotonic()
     if "shared" in _BUILD:
-        return _wait_for_shared_build(_BUILD["shared"])
-    if "future" not in _BUILD:  # e.g. a test that asks for it indirectly
+        built = _wait_for_shared_build(_BUILD["shared"])
+    elif "future" not in _BUILD:  # e.g. a test that asks for it indirectly
         _BUILD["folder"] = Path(tempfile.mkdtemp(prefix="nflib-book-"))
-        return book.build(ROOT, _BUILD["folder"], jobs=BUILD_JOBS)
-    return _BUILD["future"].result()
+        built = book.build(ROOT, _BUILD["folder"], jobs=BUILD_JOBS)
+    else:
+        built = _BUILD["future"].result()
+    _BUILD["timing"] = {"built": built.seconds, "waited": time.monotonic() - start}
+    return built
+
+
+# ---- how long the build took and the tests waited for it, printed after the run --------------
+
+_BOOK_TIMINGS: list[tuple[str, dict]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist: what a worker reports of the build when it finishes."""
+    timing = getattr(node, "workeroutput", {}).get("book_timing")
+    if timing:
+        _BOOK_TIMINGS.append((node.gateway.id, timing))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _BOOK_TIMINGS:
+        return
+    built = max(timing["built"] for _, timing in _BOOK_TIMINGS)
+    waits = ", ".join(f"{name} {timing['waited']:.0f} s" for name, timing in sorted(_BOOK_TIMINGS))
+    terminalreporter.write_sep("-", "the book")
+    terminalreporter.write_line(f"built in {built:.0f} s ({BUILD_JOBS} Sphinx processes); "
+                                f"the tests that need it waited for it: {waits}")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ independent computation, and the premises of the page's comparisons (rule 1) ove
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -191,3 +192,16 @@ def test_interactive_figure_works_without_a_kernel(nb, glued):
     assert animation_frame_counts(nb) == [6]
     assert "font-awesome" not in "\n".join(nb.html_outputs()).lower()
     assert glued["ch5b_fig_seed"] == 0
+
+
+def test_the_quizs_numbers_are_the_pages(glued):
+    """The quiz states the uniform runs' gap (rounded) and the size of the test split; both are
+    what the page measured."""
+    quiz = json.loads((ROOT / "nflib/course/quizzes/05b_variational_dequantization.json")
+                      .read_text(encoding="utf-8"))
+    flat = next(q for q in quiz if q["id"] == "05b-flat")
+    stated = float(re.search(r"bound ([\d.]+) bits/dim above", flat["question"]).group(1))
+    assert stated == round(glued["ch5b_gap_uniform"], 1), (stated, glued["ch5b_gap_uniform"])
+    images = {int(n) for a in flat["answers"] for n in re.findall(r"over (\d+) test images",
+                                                                   a["feedback"])}
+    assert images == {glued["ch5b_n_test"]}, images
