@@ -155,9 +155,9 @@ class Tab:
     def load_all_images(self, scroll: bool = False) -> None:
         """Load every image now, lazy ones too, and wait for each to load or fail (at most 5 s).
         With ``scroll``, by scrolling through the page as a reader would, which also draws every
-        part of it: slower (about 1 s on a chapter) but printing then takes about 2 s less, since
-        Chromium need not draw the images first (chapter 3's page.pdf: 1.3 s against 3.4 s).
-        Without, by making the lazy images eager."""
+        part of it: about 1 s slower on a chapter, but printing the page afterwards is about 2 s
+        quicker (chapter 3's page.pdf: 1.3 s against 3.4 s). Without, by making the lazy images
+        eager."""
         self.page.evaluate("""async (scroll) => {
             if (scroll) {
                 const step = Math.max(400, window.innerHeight);
@@ -278,8 +278,8 @@ def run_axe(page, options: dict | None = None, context: str | None = None,
 
 
 #: the axe-core rules whose outcome depends on the screen's width or on touch, run on the phone
-#: visit (every rule runs on the desktop visit; the dark theme's contrast is tests/browser/reader_checks.py's
-#: DARK_CONTRAST_JS)
+#: visit of the browser suite (every rule runs on its desktop visit; the dark theme's contrast is
+#: checked by DARK_CONTRAST_JS in tests/browser/reader_checks.py)
 PHONE_AXE_RULES = ["target-size", "scrollable-region-focusable", "meta-viewport",
                    "meta-viewport-large"]
 
