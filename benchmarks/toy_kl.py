@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 
 import nflib as nf
 from nflib import datasets
-from nflib.train import clip_gradients, scheduled_lr
+from nflib.train import clip_gradients, scheduled_lr, shuffled_batches
 
 #: half-width of the square [-L, L]^2 the quadrature covers, per toy (the data's mass outside
 #: is below 1e-12: at least 8 noise standard deviations beyond the curves and modes)
@@ -194,16 +194,12 @@ def train(flow, toy, seconds: float, args, rng) -> dict:
     opt = nf.Adam(params, lr=args.lr)
     average = {k: p.copy() for k, p in params.items()} if args.ema else None
     x_fixed = None if args.data == "fresh" else toy.sample(args.n_train, rng)
-    order, pos, step = None, 0, 0
+    batches = None if x_fixed is None else shuffled_batches(x_fixed.shape[0], args.batch, rng)
+    step = 0
     start = time.process_time()
     while (used := time.process_time() - start) < seconds:
         opt.lr = cosine_lr(args.lr, used / seconds, args.warmup)
-        if x_fixed is None:
-            batch = toy.sample(args.batch, rng)
-        else:
-            if order is None or pos + args.batch > order.size:
-                order, pos = rng.permutation(x_fixed.shape[0]), 0
-            batch, pos = x_fixed[order[pos:pos + args.batch]], pos + args.batch
+        batch = toy.sample(args.batch, rng) if x_fixed is None else x_fixed[next(batches)]
         loss, grads = nf.nll_and_grad(flow, batch)
         if not np.isfinite(loss):
             raise FloatingPointError(f"the training loss is {loss} at step {step}")

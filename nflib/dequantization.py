@@ -53,6 +53,7 @@ whose expectation rises with K towards log P(k) (K = 1 is the bound itself).
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .affine import Affine
 from .conditional import ConditionalAffineCoupling, ConditionalCompose, ConditionalFlow
@@ -229,9 +230,7 @@ def iw_log_prob(flow: Flow, pixels, k: int, rng: np.random.Generator, dequantize
         rows = repeated[s:s + batch]
         u, log_q, _ = _draw(rows, dequantizer, rng, levels)
         weights[s:s + batch] = flow.log_prob((rows + u) / levels) - log_q
-    weights = weights.reshape(n, k)
-    top = weights.max(axis=1)
-    return top + np.log(np.mean(np.exp(weights - top[:, None]), axis=1)) - d * np.log(levels)
+    return logsumexp(weights.reshape(n, k), axis=1) - np.log(k) - d * np.log(levels)
 
 
 def fit_dequantized(flow: Flow, pixels, *, rng: np.random.Generator, n_steps: int,

@@ -206,9 +206,10 @@ TRANSPARENCY_JS = r"""async () => {
 }"""
 
 # Contrast in the article, computed from the styles (fast enough for long pages; axe-core checks
-# the light theme in full on the desktop visit). Text needs 4.5:1 (3:1 when large); the icon or
-# label of a button needs 3:1 against the button (WCAG 1.4.3 and 1.4.11). Code blocks keep the
-# theme's own accessible highlighting and are left out, as is text over a picture.
+# the light theme on the desktop visit). Text needs 4.5:1 (3:1 when large); the icon or label of
+# a button needs 3:1 against the button (WCAG 1.4.3 and 1.4.11). Code blocks are left out (every
+# token kind is checked in both themes by test_pages.py::test_every_code_token_kind_is_legible),
+# as is text over a picture.
 DARK_CONTRAST_JS = r"""() => {
 """ + CONTRAST_HELPERS_JS + r"""    const background = el => {       // null when the text sits on a picture
         for (let e = el; e; e = e.parentElement) {
