@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browsing import DESKTOP, REPO, open_tab, run_axe, describe_violations, toc_html_pages
+from browsing import DESKTOP, REPO, describe_violations, open_tab, run_axe, toc_html_pages
 
 pytestmark = pytest.mark.browser
 
